@@ -1,0 +1,291 @@
+"""Readers for the three shared NL-to-code data sets: CoNaLa, Django and CodeInsight.
+
+``load_examples(dataset, split)`` turns the official files (see ``<data root>/<dataset>/README.md``) into
+``RawExample`` records with one field layout for all data sets, with the splits the files define:
+
+* ``conala``: ``train`` (2,379) and ``test`` (500); intent = ``rewritten_intent``, or ``intent`` where it is null.
+* ``django``: ``train`` (lines 0-15999), ``dev`` (16000-16999), ``test`` (17000-18804) and ``all``; both sides ``.strip()``-ed.
+* ``codeinsight``: ``train`` (1,551) and ``test`` (1,860); intent = ``nl`` without its surrounding whitespace.
+
+The data root is ``--data-root`` (the ``explicit`` argument), else ``$TRANX_DATA_ROOT``, else ``../shared/data`` beside the
+checkout, else ``<checkout>/data/raw`` (see ``resolve_data_root``).
+
+Django code lines are single source lines, so a compound-statement header (``if x :``, ``def f ( self ) :``), a clause
+(``else :``, ``except E as e :``, ``finally :``), ``try :`` or a decorator (``@ property``) does not parse on its own.
+``complete_code`` makes it parse, and ``strip_completion`` undoes that on the canonical (``ast.unparse``) form of the tree,
+recognising the completion by its shape alone, so it also works on a predicted tree. The completion adds:
+
+* the line's own missing body: ``pass`` (``if x :`` -> ``if x : pass``);
+* every statement around the line: the marker expression statement ``__tranx_ctx__`` (``CONTEXT_MARKER``):
+  ``else :``/``elif y :`` get ``if True:\\n    __tranx_ctx__`` in front, ``except ...:``/``finally :`` get
+  ``try:\\n    __tranx_ctx__`` in front, ``try :`` gets ``except:\\n    __tranx_ctx__`` after it, and a decorator is put on
+  ``def __tranx_ctx__():\\n    pass``.
+
+Why two fillers: with ``pass`` everywhere, ``try :`` and the bare ``except :`` (5 lines in the data) both complete to
+``try: pass / except: pass`` and the line cannot be recovered. The name ``__tranx_ctx__`` occurs in none of the data sets.
+``pass`` stays the body of the line itself because no Django line has a real ``pass`` body after a header
+(no ``if x : pass``), so it is unambiguous there; had such lines existed, they would strip to the bare header, whose completion
+is the same tree. ``to_parseable``/``from_parseable`` apply this to Django and are the identity for the other data sets.
+
+Left out on purpose: tokenisation, the ``str_map``/variable canonicalisation of intents, a dev split for CoNaLa and
+CodeInsight, de-duplication, the known Django annotation misalignments (the official files are read as they are), the mined
+CoNaLa pairs, any caching or pickling, and any network access.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "CONTEXT_MARKER", "DATASETS", "ENV_VAR", "DataRootError", "RawExample", "completion_kind", "complete_code",
+    "from_parseable", "load_examples", "parse_target", "resolve_data_root", "strip_completion", "to_parseable",
+]
+
+DATASETS: dict[str, tuple[str, ...]] = {
+    "conala": ("train", "test"),
+    "django": ("train", "dev", "test", "all"),
+    "codeinsight": ("train", "test"),
+}
+ENV_VAR = "TRANX_DATA_ROOT"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+_DJANGO_RANGES = {"train": (0, 16000), "dev": (16000, 17000), "test": (17000, None), "all": (0, None)}
+
+
+class DataRootError(ValueError):
+    """No data root holding the requested data set was found."""
+
+
+@dataclass(frozen=True)
+class RawExample:
+    """One NL/code pair as the files give it; ``meta`` holds data-set extras (JSON-serialisable, not hashed/compared)."""
+
+    id: str
+    dataset: str
+    split: str
+    intent: str
+    code: str
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+# ----------------------------------------------------------------------------------------------------- names and paths
+
+def _check(dataset: str, split: str | None = None) -> None:
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    if split is not None and split not in DATASETS[dataset]:
+        raise ValueError(f"unknown split {split!r} for {dataset!r}; valid: {', '.join(DATASETS[dataset])}")
+
+
+def parse_target(spec: str) -> tuple[str, str]:
+    """``"conala:train"`` -> ``("conala", "train")``; ValueError on a malformed spec or an unknown name."""
+    parts = spec.strip().split(":") if isinstance(spec, str) else []
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"malformed target {spec!r}: expected DATASET:SPLIT, e.g. conala:train "
+                         f"(datasets: {', '.join(DATASETS)})")
+    _check(parts[0], parts[1])
+    return parts[0], parts[1]
+
+
+def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | None = None) -> Path:
+    """The folder that holds the data-set folders (``conala/``, ``django/``, ``codeinsight/``).
+
+    ``explicit`` (from ``--data-root``) wins, else ``$TRANX_DATA_ROOT``; either one, once given, is the only place looked at.
+    Without them: ``<checkout>/../shared/data``, then ``<checkout>/data/raw``. With ``dataset``, the root must contain that
+    data set's folder. Raises ``DataRootError`` (one line, naming every path tried) when nothing fits.
+    """
+    if dataset is not None:
+        _check(dataset)
+    if explicit is not None and str(explicit) != "":
+        candidates = [(Path(explicit).expanduser(), "--data-root")]
+    elif os.environ.get(ENV_VAR):
+        candidates = [(Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR)]
+    else:
+        candidates = [(_CHECKOUT.parent / "shared" / "data", "default beside the checkout"),
+                      (_CHECKOUT / "data" / "raw", "default in the checkout")]
+    tried = []
+    for root, how in candidates:
+        target = root / dataset if dataset else root
+        if target.is_dir():
+            return root
+        tried.append(f"{target} ({how})")
+    what = f" for {dataset!r}" if dataset else ""
+    raise DataRootError(f"data root not found{what}: tried {', '.join(tried)}; "
+                        f"pass --data-root DIR or set {ENV_VAR}")
+
+
+# ------------------------------------------------------------------------------------------------------------ readers
+
+def load_examples(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> list[RawExample]:
+    """All examples of ``dataset``/``split`` in file order."""
+    _check(dataset, split)
+    folder = resolve_data_root(data_root, dataset) / dataset
+    return _READERS[dataset](folder, split)
+
+
+def _conala(folder: Path, split: str) -> list[RawExample]:
+    with open(folder / f"conala-{split}.json", encoding="utf-8") as f:
+        records = json.load(f)
+    out = []
+    for i, r in enumerate(records):
+        intent = r["rewritten_intent"] if r["rewritten_intent"] is not None else r["intent"]
+        meta = {"question_id": r["question_id"], "intent": r["intent"], "rewritten_intent": r["rewritten_intent"]}
+        out.append(RawExample(f"{split}/{i}", "conala", split, intent, r["snippet"], meta))
+    return out
+
+
+def _lines(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): only LF ends a line here
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _django(folder: Path, split: str) -> list[RawExample]:
+    code, anno = _lines(folder / "all.code"), _lines(folder / "all.anno")
+    if len(code) != len(anno):
+        raise ValueError(f"{folder}: all.code has {len(code)} lines but all.anno has {len(anno)}")
+    lo, hi = _DJANGO_RANGES[split]
+    hi = len(code) if hi is None else hi
+    return [RawExample(f"{split}/{i}", "django", split, anno[i].strip(), code[i].strip(), {"line": i})
+            for i in range(lo, min(hi, len(code)))]
+
+
+def _codeinsight(folder: Path, split: str) -> list[RawExample]:
+    out = []
+    with open(folder / f"codeinsight-{split}.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            meta = {k: v for k, v in r.items() if k not in ("split", "uid", "code")}
+            out.append(RawExample(r["uid"], "codeinsight", split, r["nl"].strip(), r["code"], meta))
+    return out
+
+
+_READERS = {"conala": _conala, "django": _django, "codeinsight": _codeinsight}
+
+
+# ------------------------------------------------------------------------------------------- Django line completion
+
+CONTEXT_MARKER = "__tranx_ctx__"
+_IF_CTX = f"if True:\n    {CONTEXT_MARKER}\n"
+_TRY_CTX = f"try:\n    {CONTEXT_MARKER}\n"
+_EXCEPT_CTX = f"\nexcept:\n    {CONTEXT_MARKER}"
+_DUMMY_DEF = f"\ndef {CONTEXT_MARKER}():\n    pass"
+_HEADERS = {"if", "for", "while", "with", "def", "class", "async"}
+_COMPLETABLE = _HEADERS | {"elif", "else", "except", "finally", "try", "@"}
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.FunctionDef,
+             ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _parse(src: str) -> ast.Module:
+    with warnings.catch_warnings():  # Django strings hold invalid escapes such as '\s' (a DeprecationWarning)
+        warnings.simplefilter("ignore")
+        return ast.parse(src)
+
+
+def _parses(src: str) -> bool:
+    try:
+        _parse(src)
+    except SyntaxError:  # IndentationError included
+        return False
+    return True
+
+
+def _keyword(line: str) -> str:
+    m = re.match(r"\s*(@|[A-Za-z_]\w*)", line)
+    return m.group(1) if m else ""
+
+
+def completion_kind(line: str) -> str | None:
+    """The leading keyword (``if``, ``else``, ``@``, ...) when ``line`` needs a completion to parse, else None."""
+    if _parses(line):
+        return None
+    kw = _keyword(line)
+    return kw if kw in _COMPLETABLE else None
+
+
+def complete_code(line: str) -> str:
+    """Python source that ``ast.parse`` accepts for a Django line (see the module docstring); parsing lines come back as is.
+
+    A line that is no recognised fragment is returned stripped, and will still not parse.
+    """
+    if _parses(line):
+        return line
+    src = line.strip()
+    kw = _keyword(src)
+    if kw == "@":
+        return src + _DUMMY_DEF
+    if kw not in _COMPLETABLE:
+        return src
+    if src.endswith(":"):
+        src += " pass"
+    if kw in ("elif", "else"):
+        return _IF_CTX + src
+    if kw in ("except", "finally"):
+        return _TRY_CTX + src
+    if kw == "try":
+        return src + _EXCEPT_CTX
+    return src
+
+
+def _is_marker(body: list[ast.stmt]) -> bool:
+    return (len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Name)
+            and body[0].value.id == CONTEXT_MARKER)
+
+
+def _is_pass(body: list[ast.stmt]) -> bool:
+    return len(body) == 1 and isinstance(body[0], ast.Pass)
+
+
+def _drop_body(text: str) -> str:
+    head, _, tail = text.partition("\n")
+    return head if tail == "    pass" and head.endswith(":") else text
+
+
+def strip_completion(code: str) -> str:
+    """Inverse of ``complete_code`` on a (canonical) tree: the bare line, e.g. ``if x:\\n    pass`` -> ``if x:``.
+
+    Code that does not have the shape of a completion comes back unchanged.
+    """
+    try:
+        tree = _parse(code)
+    except SyntaxError:
+        return code
+    if len(tree.body) != 1:
+        return code
+    node, text = tree.body[0], ast.unparse(tree)
+    if (isinstance(node, ast.FunctionDef) and node.name == CONTEXT_MARKER and len(node.decorator_list) == 1
+            and _is_pass(node.body) and node.returns is None and text.endswith(_DUMMY_DEF)):
+        return text[:-len(_DUMMY_DEF)]
+    if (isinstance(node, ast.If) and _is_marker(node.body) and node.orelse
+            and isinstance(node.test, ast.Constant) and node.test.value is True and text.startswith(_IF_CTX)):
+        return _drop_body(text[len(_IF_CTX):])
+    if isinstance(node, ast.Try):
+        if _is_marker(node.body) and (node.handlers or node.finalbody) and text.startswith(_TRY_CTX):
+            return _drop_body(text[len(_TRY_CTX):])
+        if (len(node.handlers) == 1 and node.handlers[0].type is None and node.handlers[0].name is None
+                and _is_marker(node.handlers[0].body) and not node.orelse and not node.finalbody
+                and text.endswith(_EXCEPT_CTX)):
+            return _drop_body(text[:-len(_EXCEPT_CTX)])
+    if isinstance(node, _COMPOUND) and _drop_body(text) != text:
+        return _drop_body(text)
+    return code
+
+
+def to_parseable(dataset: str, code: str) -> str:
+    """Code as ``ast.parse`` needs it: the Django completion, the identity for the other data sets."""
+    _check(dataset)
+    return complete_code(code) if dataset == "django" else code
+
+
+def from_parseable(dataset: str, code: str) -> str:
+    """Inverse of ``to_parseable``, applied to (canonical) code from a tree."""
+    _check(dataset)
+    return strip_completion(code) if dataset == "django" else code

@@ -1,0 +1,19 @@
+"""tranx: grammar-constrained natural-language-to-code translation.
+
+The public API is deliberately small; everything else lives in its own module.
+"""
+
+from .actions import Action, ApplyRule, GenToken, Reduce
+from .asdl import Cardinality, Constructor, Field, Grammar, load_grammar, parse_asdl
+from .errors import ConversionError, GrammarError, InvalidAction, TranxError
+from .languages import get_language
+from .transition import Hypothesis, TransitionSystem, ValidActions, valid_actions
+from .tree import Node
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action", "ApplyRule", "GenToken", "Reduce", "Cardinality", "Constructor", "Field", "Grammar",
+    "load_grammar", "parse_asdl", "ConversionError", "GrammarError", "InvalidAction", "TranxError",
+    "get_language", "Hypothesis", "TransitionSystem", "ValidActions", "valid_actions", "Node",
+]

@@ -1,0 +1,153 @@
+"""Score a JSON Lines predictions file against references with the official metrics.
+
+Each line of the predictions file is a JSON object ``{"id": "test/17", "prediction": "..."}`` (other fields are
+ignored), or carries ``"predictions": [...]`` (an n-best list; the first entry is the top-1, an empty list counts as
+an empty prediction).  ``"prediction"`` wins when both are present.
+
+Problems are reported, never raised: references with no prediction are scored as empty predictions and listed in
+``missing_ids``; ids not in the references (``unknown_ids``), repeated ids (``duplicate_ids``, the first line is
+kept) and malformed lines (``malformed_lines``: non-UTF-8 bytes, bad JSON, not an object, missing or non-string
+``id``/``prediction``) are listed with their 1-based line numbers and skipped.  Blank lines are ignored.
+Only a missing file raises (``FileNotFoundError``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Callable, Hashable, Mapping
+
+from tranx.metrics import conala_scores, django_scores
+
+__all__ = ["ScoreReport", "score_predictions", "DATASETS"]
+
+DATASETS = ("conala", "codeinsight", "django")
+
+
+@dataclass
+class ScoreReport:
+    dataset: str
+    path: str
+    bleu: float
+    exact_match: float
+    n: int  # number of references scored
+    scored: int  # references that had a (well-formed) prediction
+    missing_ids: list[str] = field(default_factory=list)
+    unknown_ids: list[dict] = field(default_factory=list)  # {"line", "id"}
+    duplicate_ids: list[dict] = field(default_factory=list)  # {"line", "id", "first_line"}
+    malformed_lines: list[dict] = field(default_factory=list)  # {"line", "reason"}
+
+    @property
+    def missing(self) -> int:
+        return len(self.missing_ids)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["missing"] = self.missing
+        out["unknown"] = len(self.unknown_ids)
+        out["duplicates"] = len(self.duplicate_ids)
+        out["malformed"] = len(self.malformed_lines)
+        return out
+
+
+def _parse_line(raw: bytes) -> tuple[str, str] | str:
+    """Return ``(id, prediction)`` or a string saying why the line is malformed."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte {exc.start})"
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        return f"invalid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return f"not a JSON object (got {type(obj).__name__})"
+    ex_id = obj.get("id")
+    if not isinstance(ex_id, str):
+        return "missing 'id'" if ex_id is None else f"'id' is not a string (got {type(ex_id).__name__})"
+    if "prediction" in obj:
+        pred = obj["prediction"]
+        if not isinstance(pred, str):
+            return f"'prediction' is not a string (got {type(pred).__name__})"
+        return ex_id, pred
+    if "predictions" in obj:
+        preds = obj["predictions"]
+        if not isinstance(preds, list):
+            return f"'predictions' is not a list (got {type(preds).__name__})"
+        if not preds:
+            return ex_id, ""
+        if not isinstance(preds[0], str):
+            return f"'predictions[0]' is not a string (got {type(preds[0]).__name__})"
+        return ex_id, preds[0]
+    return "missing 'prediction'"
+
+
+def score_predictions(
+    path: str | PathLike,
+    references: Mapping[str, str],
+    dataset: str,
+    canonicalize: Callable[[str], Hashable | None] | None = None,
+) -> ScoreReport:
+    """Score the predictions file at ``path`` against ``references`` (id -> raw reference code).
+
+    ``dataset`` is ``conala`` or ``codeinsight`` (CoNaLa BLEU / token exact match) or ``django`` (canonical-code
+    exact match; ``canonicalize`` is passed through to ``django_scores``).
+    """
+    ds = dataset.lower()
+    if ds not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    if canonicalize is not None and ds != "django":
+        raise ValueError("canonicalize is only used for the django dataset")
+    p = Path(path)
+    if not p.is_file():
+        if not p.exists():
+            raise FileNotFoundError(f"predictions file not found: {p}")
+        raise IsADirectoryError(f"predictions path is not a file: {p}")
+    data = p.read_bytes()
+
+    preds: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    unknown: list[dict] = []
+    duplicates: list[dict] = []
+    malformed: list[dict] = []
+    # Split on b"\n" only: str.splitlines would also split on U+2028 etc., which JSON allows raw inside strings.
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        parsed = _parse_line(raw)
+        if isinstance(parsed, str):
+            malformed.append({"line": lineno, "reason": parsed})
+            continue
+        ex_id, pred = parsed
+        if ex_id not in references:
+            unknown.append({"line": lineno, "id": ex_id})
+        elif ex_id in preds:
+            duplicates.append({"line": lineno, "id": ex_id, "first_line": first_line[ex_id]})
+        else:
+            preds[ex_id] = pred
+            first_line[ex_id] = lineno
+
+    ids = list(references)
+    missing = [i for i in ids if i not in preds]
+    hyps = [preds.get(i, "") for i in ids]
+    refs = [references[i] for i in ids]
+    if ds == "django":
+        scores = django_scores(hyps, refs, canonicalize=canonicalize)
+    else:
+        scores = conala_scores(hyps, refs)
+    return ScoreReport(
+        dataset=ds,
+        path=str(p),
+        bleu=scores["bleu"],
+        exact_match=scores["exact_match"],
+        n=len(ids),
+        scored=len(preds),
+        missing_ids=missing,
+        unknown_ids=unknown,
+        duplicate_ids=duplicates,
+        malformed_lines=malformed,
+    )
