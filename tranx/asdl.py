@@ -185,15 +185,12 @@ def parse_asdl(text: str, *, file: str = "<string>", name: str | None = None,
 
 def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, error) -> GrammarError:
     line, column = getattr(exc, "line", -1), getattr(exc, "column", -1)
-    if isinstance(exc, lark.exceptions.UnexpectedEOF) or line < 1:
-        lines = text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
-        return error("unexpected end of grammar", line, column)
+    token = getattr(exc, "token", None)
+    if isinstance(exc, lark.exceptions.UnexpectedEOF) or line < 1 or getattr(token, "type", "") == "$END":
+        lines = text.splitlines() or [""]  # point just past the end of the text
+        return error("unexpected end of grammar", len(lines), len(lines[-1]) + 1)
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         return error(f"unexpected character {text[exc.pos_in_stream]!r}", line, column)
-    token = exc.token
-    if token.type == "$END":
-        return error("unexpected end of grammar", line, column)
     expected = sorted(_describe_terminal(t) for t in (exc.expected or ()))
     return error(f"unexpected {str(token)!r}, expected {' or '.join(expected)}", line, column)
 
