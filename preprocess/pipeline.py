@@ -1,0 +1,334 @@
+"""Preprocessing: raw data-set examples -> training examples as JSON Lines, plus vocabularies and counts.
+
+``preprocess_dataset(dataset)`` reads a shared data set (``preprocess.datasets``), makes the splits, and turns every
+raw example into an :class:`Example`: the canonical intent and its slot map (``preprocess.substitution``), the intent
+word units (``preprocess.words``), the substituted canonical code in parseable form (Django lines completed by
+``to_parseable``), and the oracle actions of its tree (``tranx.transition``), checked by replaying them.
+``write_preprocessed`` writes ``<out>/<split>.jsonl``, ``<out>/stats.json`` and ``<out>/vocab/`` atomically.
+
+Splits (``split_examples``), all fixed and documented:
+
+* ``conala``: ``dev`` = 200 examples of the official train file, the indices
+  ``sorted(random.Random(seed).sample(range(2379), 200))`` with ``seed`` = ``DEV_SEED`` (1234); ``train`` = the other
+  2,179; ``test`` = the official 500.
+* ``django``: by line, ``train`` 0-15999, ``dev`` 16000-16999, ``test`` 17000-18804 (16,000 / 1,000 / 1,805).
+* ``codeinsight``: the 6 train rows whose Stack Overflow question is in CoNaLa test (``CODEINSIGHT_CONALA_TEST_OVERLAP``,
+  listed in the data set's README) are dropped first; then ``dev`` = 150 of the remaining 1,545 train rows, drawn the
+  same way as for CoNaLa; ``train`` = the other 1,395; ``test`` = the official 1,860.
+
+Ids are the raw ids (``train/17``; a CoNaLa or CodeInsight dev example keeps its ``train/...`` id; Django ``dev/16000``).
+
+An example that cannot be processed gets a ``skip_reason`` (one of ``SKIP_REASONS``) and a ``skip_detail``: train and
+dev examples with a reason are left out of the JSONL files (and counted per reason); **test examples are always
+written**, with empty actions, so that an unprocessable test example still counts (as a miss) when scoring.
+
+Left out on purpose: model-specific encoding (word pieces, tensors, copy targets), de-duplication, caching.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tranx.actions import action_to_json
+from tranx.errors import ConversionError, TranxError
+from tranx.io import write_json, write_jsonl
+from tranx.languages import get_language
+from tranx.transition import TransitionSystem
+
+from .datasets import RawExample, from_parseable, load_examples, to_parseable
+from .substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
+from .words import split_words
+
+__all__ = [
+    "CODEINSIGHT_CONALA_TEST_OVERLAP", "DEV_SEED", "DEV_SIZES", "SKIP_REASONS", "TOKEN_CUTOFFS", "Example",
+    "PreprocessResult", "build_vocabs", "comparison_key", "preprocess_dataset", "process_example", "read_examples", "split_examples",
+    "write_preprocessed",
+]
+
+DEV_SEED = 1234
+DEV_SIZES = {"conala": 200, "codeinsight": 150}
+SPLITS = ("train", "dev", "test")
+#: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
+CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")
+#: Primitive-token frequency cutoffs of TranX (REFERENCE.md section 1); CodeInsight follows CoNaLa.
+TOKEN_CUTOFFS = {"conala": 3, "codeinsight": 3, "django": 15}
+INTENT_STYLES = {"conala": "conala", "codeinsight": "conala", "django": "django"}
+SKIP_REASONS = ("code not parseable", "substitution failed", "no grammar tree", "round trip mismatch")
+
+
+# ------------------------------------------------------------------------------------------------------- examples
+
+@dataclass
+class Example:
+    """One preprocessed example; ``to_json()`` is one JSONL row, ``from_json`` reads it back."""
+
+    id: str
+    dataset: str
+    split: str
+    intent: str  # raw
+    canonical_intent: str  # quoted values replaced by slot names
+    words: list[str]  # word units of canonical_intent
+    word_spans: list[list[int]]  # [start, end) of each word in canonical_intent
+    slots: list[dict]  # SlotMap.to_list()
+    slots_used: list[str]  # slot names that occur in canonical_code
+    code: str  # raw gold code (what scoring compares with)
+    canonical_code: str | None  # substituted canonical code, parseable form; None when skipped
+    actions: list[list]  # oracle actions as action_to_json lists; [] when skipped
+    skip_reason: str | None = None
+    skip_detail: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict | str) -> "Example":
+        if isinstance(obj, str):
+            obj = json.loads(obj)
+        if not isinstance(obj, dict):
+            raise ValueError(f"an Example is a JSON object, not {type(obj).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = set(obj) - names
+        if unknown:
+            raise ValueError(f"unknown Example fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**obj)
+        except TypeError as exc:
+            raise ValueError(f"bad Example: {exc}") from None
+
+    @property
+    def ok(self) -> bool:
+        return self.skip_reason is None
+
+    def slot_map(self):
+        from .substitution import SlotMap
+        return SlotMap.from_json(self.slots)
+
+
+def read_examples(path: str | os.PathLike) -> list[Example]:
+    """Examples of a JSONL file written by ``write_preprocessed``."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    out.append(Example.from_json(line))
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{lineno}: {exc}") from None
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------- splits
+
+def _hold_out(examples: list[RawExample], size: int, seed: int) -> tuple[list[RawExample], list[RawExample]]:
+    if size > len(examples):
+        raise ValueError(f"cannot hold out {size} of {len(examples)} examples")
+    chosen = set(random.Random(seed).sample(range(len(examples)), size))
+    return ([e for i, e in enumerate(examples) if i not in chosen],
+            [e for i, e in enumerate(examples) if i in chosen])
+
+
+def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
+                   splits: Iterable[str] = SPLITS) -> dict[str, list[RawExample]]:
+    """``{split: raw examples}`` for ``train``/``dev``/``test`` (module docstring), in file order."""
+    wanted = tuple(splits)
+    for split in wanted:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    out: dict[str, list[RawExample]] = {}
+    if dataset == "django":
+        for split in wanted:
+            out[split] = load_examples("django", split, data_root)
+        return out
+    if dataset not in DEV_SIZES:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: conala, django, codeinsight")
+    if "train" in wanted or "dev" in wanted:
+        train = load_examples(dataset, "train", data_root)
+        if dataset == "codeinsight":
+            train = [e for e in train if e.id not in CODEINSIGHT_CONALA_TEST_OVERLAP]
+        train, dev = _hold_out(train, DEV_SIZES[dataset], seed)
+        if "train" in wanted:
+            out["train"] = train
+        if "dev" in wanted:
+            out["dev"] = dev
+    if "test" in wanted:
+        out["test"] = load_examples(dataset, "test", data_root)
+    return {s: out[s] for s in wanted}
+
+
+def comparison_key(dataset: str) -> Callable[[str], str] | None:
+    """The exact-match key for scoring: None (the metric's default) except Django, whose lines are compared as
+    ``from_parseable(ast.unparse(ast.parse(to_parseable(line))))`` so that ``if x :`` equals ``if x:``; a line that
+    does not parse even completed falls back to the metric's token key."""
+    if dataset != "django":
+        return None
+    from tranx.metrics import canonical_python, default_canonicalize
+
+    def key(code: str) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            canonical = canonical_python(to_parseable("django", code))
+        return from_parseable("django", canonical) if canonical is not None else default_canonicalize(code)
+
+    return key
+
+
+# ----------------------------------------------------------------------------------------------------- processing
+
+@dataclass(frozen=True)
+class _Settings:
+    dataset: str
+    substitution: bool
+    language: str
+
+
+def process_example(raw: RawExample, split: str, *, substitution: bool = True, language: str = "python",
+                    system: TransitionSystem | None = None) -> Example:
+    """One raw example -> an :class:`Example` (with ``skip_reason`` set when a step fails; never raises on data)."""
+    lang = get_language(language)
+    system = system or TransitionSystem(lang.grammar)
+    canonical_intent, slots = canonicalize_intent(raw.intent, style=INTENT_STYLES[raw.dataset], enabled=substitution)
+    words = split_words(canonical_intent)
+    ex = Example(raw.id, raw.dataset, split, raw.intent, canonical_intent, [w.text for w in words],
+                 [[w.start, w.end] for w in words], slots.to_list(), [], raw.code, None, [])
+    reason, detail = _process_code(ex, raw, slots if substitution else EMPTY_SLOTS, lang, system)
+    if reason is not None:
+        ex.skip_reason, ex.skip_detail = reason, detail[:300]
+    return ex
+
+
+def _process_code(ex: Example, raw: RawExample, slots, lang, system) -> tuple[str | None, str]:
+    code = to_parseable(raw.dataset, raw.code)
+    with warnings.catch_warnings():  # invalid escapes such as '\d' in the data warn on parsing
+        warnings.simplefilter("ignore")
+        try:
+            lang.parse_ast(code)
+        except ConversionError as exc:
+            return "code not parseable", str(exc)
+        try:
+            substituted, used = substitute_code_with_usage(code, slots)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return "substitution failed", f"{type(exc).__name__}: {exc}"
+        try:
+            tree = lang.parse(substituted)
+            actions = system.oracle(tree)
+            replayed = system.replay(actions).tree()
+            canonical = lang.unparse(replayed)
+            expected = lang.canonicalize(substituted)  # ast.unparse is not always idempotent: compare re-parsed
+        except (TranxError, RecursionError) as exc:
+            return "no grammar tree", f"{type(exc).__name__}: {exc}"
+    if replayed != tree or canonical != expected:
+        return "round trip mismatch", f"replayed code {canonical[:120]!r} != {expected[:120]!r}"
+    ex.canonical_code = canonical
+    ex.actions = [action_to_json(a) for a in actions]
+    ex.slots_used = sorted(used, key=lambda name: [s["name"] for s in ex.slots].index(name))
+    return None, ""
+
+
+def _process_chunk(args) -> list[Example]:
+    settings, split, raws = args
+    lang = get_language(settings.language)
+    system = TransitionSystem(lang.grammar)
+    return [process_example(r, split, substitution=settings.substitution, language=settings.language,
+                            system=system) for r in raws]
+
+
+def _process_all(raws: list[RawExample], split: str, settings: _Settings, workers: int) -> list[Example]:
+    if workers <= 1 or len(raws) < 2000:
+        return _process_chunk((settings, split, raws))
+    from concurrent.futures import ProcessPoolExecutor
+    size = -(-len(raws) // (workers * 4))
+    chunks = [(settings, split, raws[i:i + size]) for i in range(0, len(raws), size)]
+    with ProcessPoolExecutor(workers) as pool:
+        return [ex for part in pool.map(_process_chunk, chunks) for ex in part]
+
+
+# -------------------------------------------------------------------------------------------------------- results
+
+@dataclass
+class PreprocessResult:
+    dataset: str
+    settings: dict
+    examples: dict[str, list[Example]]  # every example, skipped ones included
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # removed before splitting, by reason
+    vocab_sizes: dict[str, int] = field(default_factory=dict)
+
+    def kept(self, split: str) -> list[Example]:
+        """What goes into ``<split>.jsonl``: train/dev without skipped examples, test in full."""
+        rows = self.examples[split]
+        return rows if split == "test" else [e for e in rows if e.ok]
+
+    def stats(self) -> dict:
+        splits = {}
+        for split, rows in self.examples.items():
+            ok = [e for e in rows if e.ok]
+            lengths = [len(e.actions) for e in ok]
+            n_slots = [len(e.slots) for e in rows]
+            n_used = [len(e.slots_used) for e in ok]
+            splits[split] = {
+                "raw": len(rows), "processed": len(ok), "written": len(self.kept(split)),
+                "skipped": len(rows) - len(ok),
+                "skipped_by_reason": dict(sorted(Counter(e.skip_reason for e in rows if not e.ok).items())),
+                "skipped_ids": [e.id for e in rows if not e.ok][:50],
+                "avg_actions": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
+                "max_actions": max(lengths, default=0),
+                "slots": {
+                    "examples_with_slots": sum(1 for n in n_slots if n),
+                    "frac_with_slot_used": round(sum(1 for n in n_used if n) / len(ok), 4) if ok else 0.0,
+                    "slots_per_example": round(sum(n_slots) / len(rows), 3) if rows else 0.0,
+                    "used_slots_per_example": round(sum(n_used) / len(ok), 3) if ok else 0.0,
+                    "frac_slots_used": round(sum(n_used) / sum(len(e.slots) for e in ok), 4)
+                    if any(e.slots for e in ok) else 0.0,
+                },
+            }
+        return {"format": "tranx-preprocess", "version": 1, "dataset": self.dataset, **self.settings,
+                "dropped_before_split": self.dropped, "splits": splits, "vocab": self.vocab_sizes}
+
+
+def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = True, seed: int = DEV_SEED,
+                       language: str = "python", workers: int | None = None) -> PreprocessResult:
+    """Split and process ``dataset``; vocabularies are built by ``write_preprocessed`` (or ``build_vocabs``)."""
+    raw = split_examples(dataset, data_root, seed=seed)
+    settings = _Settings(dataset, substitution, language)
+    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    examples = {split: _process_all(rows, split, settings, workers) for split, rows in raw.items()}
+    dropped = ({"question in CoNaLa test": list(CODEINSIGHT_CONALA_TEST_OVERLAP)} if dataset == "codeinsight" else {})
+    return PreprocessResult(dataset, {"substitution": substitution, "seed": seed, "language": language,
+                                      "intent_style": INTENT_STYLES[dataset]}, examples, dropped)
+
+
+def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cutoff: int | None = None,
+                 intent_vocab_size: int | None = None) -> dict[str, int]:
+    """Write ``<out>/vocab/`` from the training examples only; returns the sizes (also kept in ``result``)."""
+    from tranx.vocab import IntentPieces, primitive_vocab, production_vocab
+    train = result.kept("train")
+    cutoff = TOKEN_CUTOFFS[result.dataset] if token_cutoff is None else token_cutoff
+    folder = Path(out) / "vocab"
+    primitive = primitive_vocab((e.actions for e in train), cutoff=cutoff)
+    productions = production_vocab(get_language(result.settings["language"]).grammar)
+    primitive.save(folder / "primitive.json")
+    productions.save(folder / "production.json")
+    size = intent_vocab_size or (4000 if result.dataset == "django" else 2000)
+    pieces = IntentPieces.train([e.canonical_intent for e in train], vocab_size=size, seed=result.settings["seed"])
+    pieces.save(folder)
+    result.settings["token_cutoff"] = cutoff
+    result.vocab_sizes = {"primitive": len(primitive), "production": len(productions), "intent_pieces": len(pieces)}
+    return result.vocab_sizes
+
+
+def write_preprocessed(result: PreprocessResult, out: str | os.PathLike, *, token_cutoff: int | None = None,
+                       intent_vocab_size: int | None = None) -> dict:
+    """Write ``<split>.jsonl``, ``vocab/`` and ``stats.json`` under ``out``; returns the stats."""
+    out = Path(out)
+    for split in result.examples:
+        write_jsonl(out / f"{split}.jsonl", (e.to_json() for e in result.kept(split)))
+    build_vocabs(result, out, token_cutoff=token_cutoff, intent_vocab_size=intent_vocab_size)
+    stats = result.stats()
+    write_json(out / "stats.json", stats)
+    return stats
