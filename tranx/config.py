@@ -1,0 +1,150 @@
+"""Configuration: dataclasses serialised to JSON, with type-checked `key=value` overrides.
+
+A config file has two sections, `model` (what the network is) and `train` (how it is trained and
+on what). `load_config(path, ["train.lr=3e-4", "model.copy=false"])` applies overrides; an unknown
+key or a value of the wrong type is an error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import TranxError
+
+CONFIG_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "all-MiniLM-L6-v2"  # a BERT checkpoint name or folder, "lstm", or "tiny-random"
+    finetune_encoder: bool = True
+    tiny_encoder_size: int = 32  # hidden size of the random BERT of "tiny-random" (tests, smoke runs)
+    lstm_encoder_size: int = 256  # for encoder = "lstm" (the input-representation ablation)
+    hidden_size: int = 256
+    action_embed_size: int = 128
+    field_embed_size: int = 64
+    att_size: int = 256
+    dropout: float = 0.3
+    copy: bool = True
+    parent_feeding: bool = True
+    grammar_mask_in_training: bool = True
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "conala"
+    data_root: str | None = None
+    substitution: bool = True
+    token_cutoff: int | None = None  # None: the data set's default (3; Django 15)
+    train_limit: int | None = None  # use only the first N training examples (smoke runs)
+    dev_limit: int | None = None
+    batch_size: int = 32
+    max_epochs: int = 30
+    lr: float = 1e-3
+    encoder_lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    clip_norm: float = 5.0
+    patience: int = 6  # epochs without dev improvement before stopping
+    eval_every: int = 1
+    eval_beam_size: int = 5
+    beam_size: int = 15
+    max_decode_steps: int = 150
+    seed: int = 1
+    threads: int | None = None  # torch threads (default: all cores)
+    max_minutes: float | None = None  # stop training after this long (model selection still by dev)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    version: int = CONFIG_VERSION
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict, *, source: str = "config") -> "Config":
+        if not isinstance(obj, dict):
+            raise TranxError(f"{source}: a config is a JSON object")
+        version = obj.get("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise TranxError(f"{source}: config version {version} is not supported (expected {CONFIG_VERSION})")
+        unknown = set(obj) - {"model", "train", "version"}
+        if unknown:
+            raise TranxError(f"{source}: unknown config section(s): {', '.join(sorted(unknown))}")
+        config = cls()
+        for section in ("model", "train"):
+            values = obj.get(section, {})
+            if not isinstance(values, dict):
+                raise TranxError(f"{source}: section '{section}' must be an object")
+            for key, value in values.items():
+                _set(config, f"{section}.{key}", value, source)
+        return config
+
+    def override(self, assignments: list[str]) -> "Config":
+        for assignment in assignments:
+            if "=" not in assignment:
+                raise TranxError(f"override {assignment!r} is not KEY=VALUE (e.g. train.lr=3e-4)")
+            key, text = assignment.split("=", 1)
+            key = key.strip()
+            if "." not in key:  # a bare key is looked up in both sections
+                matches = [s for s in ("model", "train") if key in _field_names(getattr(self, s))]
+                if len(matches) != 1:
+                    raise TranxError(f"unknown config key '{key}'")
+                key = f"{matches[0]}.{key}"
+            _set(self, key, _parse_value(text), "override")
+        return self
+
+
+def _field_names(obj) -> set[str]:
+    return {f.name for f in fields(obj)}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare string such as encoder=lstm
+
+
+def _set(config: Config, key: str, value: Any, source: str) -> None:
+    section_name, _, name = key.partition(".")
+    if section_name not in ("model", "train") or not name:
+        raise TranxError(f"{source}: unknown config key '{key}'")
+    section = getattr(config, section_name)
+    if name not in _field_names(section):
+        raise TranxError(f"{source}: unknown config key '{key}'")
+    hint = get_type_hints(type(section))[name]
+    setattr(section, name, _check_type(key, value, hint, source))
+
+
+def _check_type(key: str, value: Any, hint, source: str) -> Any:
+    allowed = getattr(hint, "__args__", None) or (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind in (bool, str) and isinstance(value, kind):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise TranxError(f"{source}: '{key}' must be {names}, got {value!r}")
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise TranxError(f"config file not found: {path}")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TranxError(f"{path}: not valid JSON: {exc}") from None
+    return Config.from_json(obj, source=str(path)).override(list(overrides))
