@@ -220,6 +220,16 @@ class PythonLanguage:
     def _to_MatchSingleton(self, tree: Node) -> ast.MatchSingleton:
         return ast.MatchSingleton(value=value_of("singleton", tree.values[0]))
 
+    def token_ok(self, type_name: str, token: str) -> bool:
+        """Can a field of this primitive type hold `token`? (Search proposes only such tokens.)"""
+        if type_name == "identifier":  # dotted for module and alias names
+            return all(part.isidentifier() for part in token.split("."))
+        try:
+            value_of(type_name, token)
+        except ConversionError:
+            return False
+        return True
+
     # --- canonical form and tokens -------------------------------------------------------------
     def canonicalize(self, code: str) -> str:
         return ast.unparse(self.parse_ast(code))

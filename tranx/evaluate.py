@@ -1,0 +1,58 @@
+"""Decode a data-set split with a `Translator` and score it with the official metrics.
+
+Decoding starts from the raw intent, exactly as a user's call would: no gold information reaches the
+model. An intent the translator rejects, or one without any parseable candidate, gets an empty
+prediction and so scores as a miss; its reason is kept in the predictions file.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from tqdm import tqdm
+
+from .errors import TranxError
+
+SELECTION_METRIC = {"conala": "bleu", "codeinsight": "bleu", "django": "exact_match"}
+
+
+def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int = 1, batch_size: int = 32,
+            progress: bool | None = None) -> list[dict]:
+    """Rows `{"id", "prediction", "predictions", "scores"}` in the order of `examples` (RawExample-like)."""
+    rows = []
+    bar = tqdm(total=len(examples), desc="decode", unit="intent", disable=None if progress is None else not progress,
+               leave=False)
+    with bar:
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            good, rejected = [], {}
+            for e in chunk:
+                try:
+                    translator.prepare(e.intent)
+                    good.append(e)
+                except TranxError as exc:
+                    rejected[e.id] = str(exc)
+            results = translator.translate([e.intent for e in good], beam_size=beam_size, n_best=n_best,
+                                           batch_size=batch_size) if good else []
+            by_id = {e.id: r for e, r in zip(good, results)}
+            for e in chunk:
+                candidates = by_id.get(e.id, [])
+                row = {"id": e.id, "prediction": candidates[0].code if candidates else "",
+                       "predictions": [c.code for c in candidates], "scores": [round(c.score, 5) for c in candidates]}
+                if e.id in rejected:
+                    row["error"] = rejected[e.id]
+                elif not candidates:
+                    row["error"] = "no complete, parseable hypothesis"
+                rows.append(row)
+            bar.update(len(chunk))
+    return rows
+
+
+def score(dataset: str, predictions: Sequence[str], references: Sequence[str]) -> dict:
+    """The data set's official scores: CoNaLa-style BLEU and exact match; Django line accuracy."""
+    from preprocess.pipeline import comparison_key
+
+    from .metrics import conala_scores, django_scores
+    if dataset == "django":
+        return django_scores(predictions, references, canonicalize=comparison_key("django"))
+    return conala_scores(predictions, references)

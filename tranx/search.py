@@ -1,0 +1,203 @@
+"""Search over the decoder, outside the model: batched beam search, greedy decoding and sampling.
+
+All three share `_Rows`, the live hypotheses of many intents as one batch: each step feeds every row
+through `TranxModel.decode_step`, then expands rows with the grammar's valid actions only (the
+`Hypothesis` of tranx.transition checks each one). GenToken candidates merge generation and copying
+into one probability per distinct token, so a token that is both in the vocabulary and in the intent is
+one candidate. Tokens a primitive type cannot hold (an `int` field given `abc`) are never proposed.
+
+Left out: turning trees into code and checking that it parses (tranx.translator does that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .actions import REDUCE, Action, GenToken
+from .decoder import COPY, GEN, NEG
+from .decoder import REDUCE as REDUCE_GATE
+from .model import TranxModel
+from .transition import Hypothesis, TransitionSystem
+
+
+@dataclass
+class Result:
+    hypothesis: Hypothesis
+    log_prob: float
+    score: float  # log_prob, length-normalised when asked
+
+
+TokenCheck = Callable[[str, str], bool]  # (primitive type, token) -> may this field hold it?
+
+
+class _Rows:
+    """Live rows: hypotheses, their log-probabilities, decoder states and parent-feeding history."""
+
+    def __init__(self, model: TranxModel, system: TransitionSystem, words: list[list[str]], encoder=None):
+        self.model, self.system, self.words = model, system, words
+        self.base_memory, state = model.encode(words, encoder)
+        self.example = list(range(len(words)))
+        self.hypotheses = [system.initial() for _ in words]
+        self.log_probs = [0.0] * len(words)
+        self.state = state
+        self.history = state.h.new_zeros(len(words), 0, model.config.hidden_size)
+
+    def __len__(self) -> int:
+        return len(self.example)
+
+    def step(self):
+        """Run the decoder one step for every row; returns the Scores ([N, ...])."""
+        ids = self.model.ids
+        prev = [ids.of(h._actions[0]) if h._actions is not None else 0 for h in self.hypotheses]
+        fields = [h.frontier.field.id for h in self.hypotheses]
+        parents = torch.tensor([h.frontier.parent_step for h in self.hypotheses])
+        rows = torch.arange(len(self))
+        if self.history.size(1):
+            parent_h = self.history[rows, parents.clamp(min=0)] * (parents >= 0).unsqueeze(-1)
+        else:
+            parent_h = self.state.h.new_zeros(self.state.h.shape)
+        memory = self.base_memory.select(torch.tensor(self.example))
+        self.state, scores = self.model.decode_step(torch.tensor(prev), torch.tensor(fields), parent_h,
+                                                    self.state, memory)
+        self.history = torch.cat([self.history, self.state.h.unsqueeze(1)], dim=1)
+        return scores
+
+    def keep(self, rows: list[int], hypotheses: list[Hypothesis], log_probs: list[float]) -> None:
+        index = torch.tensor(rows, dtype=torch.long)
+        self.example = [self.example[r] for r in rows]
+        self.hypotheses, self.log_probs = hypotheses, log_probs
+        self.state = self.state.select(index)
+        self.history = self.history.index_select(0, index)
+
+
+def _candidates(rows: _Rows, scores, row: int, k: int, check: TokenCheck | None) -> list[tuple[float, Action]]:
+    """The k best valid continuations of one row, as (log-probability, action)."""
+    hypothesis = rows.hypotheses[row]
+    field = hypothesis.frontier.field
+    system = rows.system
+    if not field.is_primitive:
+        log_probs = scores.rule[row]
+        top = torch.topk(log_probs, min(k, log_probs.numel()))
+        out = []
+        for value, index in zip(top.values.tolist(), top.indices.tolist()):
+            if value < NEG / 2:
+                break
+            action = REDUCE if index == rows.model.ids.num_rules else system.rule(system.grammar.constructors[index])
+            out.append((value, action))
+        return out
+    return _token_candidates(rows, scores, row, k, field.type, check)
+
+
+def _token_candidates(rows: _Rows, scores, row: int, k: int, type_name: str,
+                      check: TokenCheck | None) -> list[tuple[float, Action]]:
+    gate = scores.gate[row].exp().tolist()
+    probs: dict[str, float] = {}
+    vocab = rows.model.tokens
+    token_log_probs = scores.token[row]
+    top = torch.topk(token_log_probs, min(4 * k, token_log_probs.numel()))
+    for value, index in zip(top.values.tolist(), top.indices.tolist()):
+        probs[vocab.token(index)] = gate[GEN] * math.exp(value)
+    if gate[COPY] > 0:
+        words = rows.words[rows.example[row]]
+        for position, p in enumerate(scores.copy[row, :len(words)].exp().tolist()):
+            token = words[position]
+            if token not in probs and token in vocab:  # also generable: add its generation mass once
+                probs[token] = gate[GEN] * math.exp(token_log_probs[vocab.id(token)].item())
+            probs[token] = probs.get(token, 0.0) + gate[COPY] * p
+    out = [(math.log(p), GenToken(t)) for t, p in probs.items()
+           if p > 0 and (check is None or check(type_name, t))]
+    if rows.hypotheses[row].frontier.field.cardinality.value and gate[REDUCE_GATE] > 0:
+        out.append((math.log(gate[REDUCE_GATE]), REDUCE))
+    out.sort(key=lambda c: -c[0])
+    return out[:k]
+
+
+@torch.inference_mode()
+def beam_search(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, beam_size: int = 5,
+                max_steps: int = 150, length_norm: bool = True, token_check: TokenCheck | None = None,
+                encoder=None) -> list[list[Result]]:
+    """Complete hypotheses for each intent (at most `beam_size`), best first."""
+    was_training = model.training
+    model.eval()
+    rows = _Rows(model, system, words, encoder)
+    finished: list[list[Result]] = [[] for _ in words]
+    for _ in range(max_steps):
+        if not len(rows):
+            break
+        scores = rows.step()
+        by_example: dict[int, list[tuple[float, int, Action]]] = {}
+        for row in range(len(rows)):
+            example = rows.example[row]
+            room = beam_size - len(finished[example])
+            for log_prob, action in _candidates(rows, scores, row, room, token_check):
+                by_example.setdefault(example, []).append((rows.log_probs[row] + log_prob, row, action))
+        keep_rows, keep_hyps, keep_lps = [], [], []
+        for example, candidates in by_example.items():
+            candidates.sort(key=lambda c: -c[0])
+            room = beam_size - len(finished[example])
+            for total, row, action in candidates[:room]:
+                hypothesis = rows.hypotheses[row].apply(action)
+                if hypothesis.is_complete:
+                    score = total / hypothesis.length if length_norm else total
+                    finished[example].append(Result(hypothesis, total, score))
+                else:
+                    keep_rows.append(row)
+                    keep_hyps.append(hypothesis)
+                    keep_lps.append(total)
+        rows.keep(keep_rows, keep_hyps, keep_lps)
+    model.train(was_training)
+    return [sorted(results, key=lambda r: -r.score) for results in finished]
+
+
+def greedy_search(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, max_steps: int = 150,
+                  token_check: TokenCheck | None = None, encoder=None) -> list[Result | None]:
+    """The most probable valid action at each step (None where the step limit is hit)."""
+    out = _walk(model, system, words, lambda candidates: 0, 1, 1, max_steps, token_check, encoder)
+    return [results[0] if results else None for results in out]
+
+
+def sample(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, num_samples: int = 1,
+           max_steps: int = 150, token_check: TokenCheck | None = None, generator: torch.Generator | None = None,
+           encoder=None) -> list[list[Result]]:
+    """Ancestral sampling from the grammar-masked distribution; up to `num_samples` per intent (samples
+    that hit the step limit are dropped)."""
+    def choose(candidates):
+        weights = torch.tensor([math.exp(lp) for lp, _ in candidates])
+        return int(torch.multinomial(weights, 1, generator=generator))
+    return _walk(model, system, words, choose, num_samples, None, max_steps, token_check, encoder)
+
+
+def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: int, token_check,
+          encoder) -> list[list[Result]]:
+    """Extend every row by one chosen action per step among its `k` best (None: all) candidates."""
+    was_training = model.training
+    model.eval()
+    out: list[list[Result]] = [[] for _ in words]
+    k = k or 10**9
+    with torch.inference_mode():
+        rows = _Rows(model, system, [w for w in words for _ in range(copies)], encoder)
+        for _ in range(max_steps):
+            if not len(rows):
+                break
+            scores = rows.step()
+            keep_rows, keep_hyps, keep_lps = [], [], []
+            for row in range(len(rows)):
+                candidates = _candidates(rows, scores, row, k, token_check)
+                if not candidates:
+                    continue
+                log_prob, action = candidates[choose(candidates)]
+                hypothesis = rows.hypotheses[row].apply(action)
+                total = rows.log_probs[row] + log_prob
+                if hypothesis.is_complete:
+                    out[rows.example[row] // copies].append(Result(hypothesis, total, total))
+                else:
+                    keep_rows.append(row)
+                    keep_hyps.append(hypothesis)
+                    keep_lps.append(total)
+            rows.keep(keep_rows, keep_hyps, keep_lps)
+    model.train(was_training)
+    return out

@@ -1,0 +1,180 @@
+"""`Translator`: the user-facing model. Raw intent in, runnable code out.
+
+It owns the whole path: lexical substitution of the intent, word units, the network, beam search,
+tree -> code, a parse check (so every candidate parses), the Django line completion, and putting the
+slot values back. A checkpoint is a folder: `config.json` (format and version), `model.safetensors`
+(decoder weights), `encoder/` (the encoder's own folder: weights, config, tokenizer or sentencepiece
+files), `vocab/primitive.json` and `grammar.asdl`. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from preprocess.datasets import from_parseable
+from preprocess.substitution import canonicalize_intent, restore
+from preprocess.words import split_words
+
+from .asdl import Grammar, parse_asdl
+from .config import Config
+from .errors import ConversionError, TranxError
+from .languages import get_language
+from .model import TranxModel
+from .search import beam_search
+from .transition import TransitionSystem
+from .vocab import Vocab
+
+FORMAT, FORMAT_VERSION = "tranx-translator", 1
+INTENT_STYLES = {"conala": "conala", "codeinsight": "conala", "django": "django"}
+MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most anyway)
+
+
+class CheckpointError(TranxError):
+    """A missing, incomplete or corrupted checkpoint folder."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    code: str
+    score: float  # length-normalised log-probability
+
+
+class Translator:
+    def __init__(self, config: Config, model: TranxModel):
+        self.config = config
+        self.model = model
+        self.language = get_language("python")
+        self.system = TransitionSystem(model.grammar)
+        self.dataset = config.train.dataset
+
+    # --- translation ----------------------------------------------------------------------------
+    def prepare(self, intent) -> tuple[list[str], object]:
+        """Raw intent -> (word units of the canonical intent, slot map). Bad input raises TranxError."""
+        if isinstance(intent, bytes):
+            try:
+                intent = intent.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise TranxError(f"intent is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        if not isinstance(intent, str):
+            raise TranxError(f"an intent is a str, not {type(intent).__name__}")
+        if not intent.strip():
+            raise TranxError("intent is empty")
+        intent = intent[:MAX_INTENT_CHARS]
+        canonical, slots = canonicalize_intent(intent, style=INTENT_STYLES.get(self.dataset, "conala"),
+                                               enabled=self.config.train.substitution)
+        words = [w.text for w in split_words(canonical)]
+        if not words:
+            raise TranxError("intent has no words")
+        return words, slots
+
+    def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
+                  max_steps: int | None = None):
+        """One intent -> its candidates (best first); a list of intents -> a list of those lists."""
+        single = isinstance(intents, (str, bytes))
+        batch = [intents] if single else list(intents)
+        if beam_size < 1 or n_best < 1:
+            raise TranxError("beam_size and n_best must be at least 1")
+        prepared = [self.prepare(intent) for intent in batch]
+        out = []
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start:start + batch_size]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # word-piece truncation of very long intents
+                results = beam_search(self.model, self.system, [w for w, _ in chunk], beam_size=max(beam_size, n_best),
+                                      max_steps=max_steps or self.config.train.max_decode_steps,
+                                      token_check=self.language.token_ok)
+            for (_, slots), hypotheses in zip(chunk, results):
+                out.append(self._candidates(hypotheses, slots, n_best))
+        return out[0] if single else out
+
+    def _candidates(self, results, slots, n_best: int) -> list[Candidate]:
+        candidates, seen = [], set()
+        for result in results:
+            code = self.to_code(result.hypothesis.tree(), slots)
+            if code is None or code in seen:
+                continue
+            seen.add(code)
+            candidates.append(Candidate(code, result.score))
+            if len(candidates) == n_best:
+                break
+        return candidates
+
+    def to_code(self, tree, slots) -> str | None:
+        """Tree -> restored code in the data set's form, or None when it would not parse."""
+        try:
+            code = self.language.unparse(tree)
+            ast.parse(code)
+        except (ConversionError, SyntaxError, ValueError, RecursionError):
+            return None
+        code = restore(code, slots, enabled=self.config.train.substitution)
+        return from_parseable(self.dataset, code) if self.dataset == "django" else code
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write the checkpoint folder atomically (a temporary folder renamed into place)."""
+        from safetensors.torch import save_file
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "grammar": self.model.grammar.name,
+                    "config": self.config.to_json()}
+            (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
+            self.model.tokens.save(tmp / "vocab" / "primitive.json")
+            self.model.encoder.save_pretrained(tmp / "encoder")
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.decoder.state_dict().items()}
+            save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "Translator":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from .encoder import load_word_encoder
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise CheckpointError(f"checkpoint folder not found: {folder}")
+        for name in ("config.json", "model.safetensors", "grammar.asdl", "vocab/primitive.json", "encoder"):
+            if not (folder / name).exists():
+                raise CheckpointError(f"{folder} is not a tranx checkpoint: {name} is missing")
+        try:
+            meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{folder}/config.json is corrupted: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"{folder}/config.json is not a tranx checkpoint config")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{folder}: checkpoint format version {meta.get('format_version')} is not "
+                                  f"supported (this tranx reads version {FORMAT_VERSION})")
+        config = Config.from_json(meta.get("config", {}), source=f"{folder}/config.json")
+        grammar: Grammar = parse_asdl((folder / "grammar.asdl").read_text(encoding="utf-8"),
+                                      file=str(folder / "grammar.asdl"), name=meta.get("grammar"))
+        try:
+            tokens = Vocab.load(folder / "vocab" / "primitive.json")
+            encoder = load_word_encoder(folder / "encoder")
+            model = TranxModel(config.model, grammar, tokens, encoder)
+            model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
+        except (SafetensorError, RuntimeError, OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{folder}: cannot load the model: {str(exc).splitlines()[0]}") from None
+        model.eval()
+        return cls(config, model)
+
+
+def set_threads(threads: int | None) -> None:
+    torch.set_num_threads(threads or os.cpu_count() or 1)
