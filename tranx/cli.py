@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -60,30 +61,37 @@ def _some(items: list, show) -> str:
 
 
 def _cmd_score(args) -> int:
-    from preprocess.pipeline import DEV_SEED, comparison_key, split_examples
-    from .io import write_json
-    from .scoring import score_predictions
+    from preprocess.pipeline import DEV_SEED, split_examples
     if not Path(args.predictions).is_file():  # before loading the references: fail fast, one line
         what = "not a file" if Path(args.predictions).exists() else "not found"
         raise FileNotFoundError(f"predictions file {what}: {args.predictions}")
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
+    return _score_and_report(args.predictions, raw, args.dataset, args.split, args.report)
+
+
+def _score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None) -> int:
+    """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
+    last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
+    from preprocess.pipeline import comparison_key
+    from .io import write_json
+    from .scoring import score_predictions
     references = {e.id: e.code for e in raw}
-    report = score_predictions(args.predictions, references, args.dataset, canonicalize=comparison_key(args.dataset))
+    report = score_predictions(predictions, references, dataset, canonicalize=comparison_key(dataset))
     if report.missing_ids:
         print(f"missing: {report.missing} of {report.n} ids have no prediction (scored as misses): "
               f"{_some(report.missing_ids, str)}")
     if report.unknown_ids:
-        print(f"unknown ids (not in {args.dataset} {args.split}), ignored: "
+        print(f"unknown ids (not in {dataset} {split}), ignored: "
               f"{_some(report.unknown_ids, _unknown)}")
     if report.duplicate_ids:
         print(f"duplicate ids, first kept: {_some(report.duplicate_ids, _dup)}")
     if report.malformed_lines:
         print(f"malformed lines, ignored: {_some(report.malformed_lines, _bad)}")
     out = report.to_json()
-    if args.report:
-        write_json(args.report, {**out, "split": args.split})
-    summary = {"dataset": args.dataset, "split": args.split, "bleu": round(out["bleu"], 4),
+    if report_path:
+        write_json(report_path, {**out, "split": split})
+    summary = {"dataset": dataset, "split": split, "bleu": round(out["bleu"], 4),
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
@@ -101,6 +109,176 @@ def _dup(d: dict) -> str:
 
 def _bad(m: dict) -> str:
     return f"line {m['line']}: {m['reason']}"
+
+
+# --- the model: train, eval, translate -------------------------------------------------------------
+
+#: Settings that fix what a run's checkpoint and vocabulary mean: a resumed run keeps them.
+_FIXED_ON_RESUME = ("train.dataset", "train.substitution", "train.token_cutoff")
+
+
+def _cmd_train(args) -> int:
+    from .config import load_config
+    from .io import write_json
+    overrides = list(args.overrides)
+    if args.threads is not None and args.threads < 1:
+        raise TranxError(f"--threads must be at least 1, got {args.threads}")
+    if args.resume is not None:
+        if args.out is not None:
+            raise TranxError("--resume RUN continues RUN in place: leave out --out")
+        run = Path(args.resume)
+        if not (run / "config.json").is_file():
+            raise TranxError(f"{run} is not a run folder: config.json is missing")
+        if not (run / "last").is_dir():
+            raise TranxError(f"{run} has no last/ checkpoint to resume from (start it with "
+                             f"`tranx train CONFIG --out {run}`)")
+        config = load_config(run / "config.json")
+        before = config.to_json()
+        config.override(overrides)
+        after = config.to_json()
+        changed = [f"{section}.{key}" for section in ("model", "train") for key in after[section]
+                   if after[section][key] != before[section][key]]
+        fixed = [k for k in changed if k.startswith("model.") or k in _FIXED_ON_RESUME]
+        if fixed:
+            raise TranxError(f"cannot change {', '.join(fixed)} when resuming {run} (start a new run instead)")
+        if changed:
+            write_json(run / "config.json", config.to_json())
+        if args.threads is not None:  # this machine's setting: not saved into the resumed run's config
+            config.train.threads = args.threads
+    else:
+        if not args.overrides:
+            raise TranxError("give a CONFIG file (or --resume RUN)")
+        if args.out is None:
+            raise TranxError("--out RUN is required (the run folder to write)")
+        config_path, overrides = overrides[0], overrides[1:]
+        if "=" in config_path and not Path(config_path).exists():
+            raise TranxError(f"the first argument is the CONFIG file, got {config_path!r}")
+        config = load_config(config_path, overrides)
+        if args.threads is not None:
+            config.train.threads = args.threads
+        run = Path(args.out)
+        if run.exists() and not run.is_dir():
+            raise TranxError(f"--out {run} exists and is not a folder")
+    from .train import Trainer
+    trainer = Trainer(config, run, resume=args.resume is not None)
+    summary = trainer.train()
+    print(json.dumps({"run": str(run), **summary}, ensure_ascii=False))
+    return 0
+
+
+def _checkpoint_folder(path: str) -> Path:
+    """A run folder means its best/ checkpoint; anything else is taken as a checkpoint folder."""
+    from .translator import CheckpointError
+    folder = Path(path)
+    if (folder / "best").is_dir():
+        return folder / "best"
+    if (folder / "last").is_dir() and not (folder / "model.safetensors").exists():
+        raise CheckpointError(f"{folder} is a run without a best/ checkpoint yet (no dev evaluation finished)")
+    return folder
+
+
+def _load_translator(path: str, threads: int | None):
+    from .translator import Translator, set_threads
+    if threads is not None and threads < 1:
+        raise TranxError(f"--threads must be at least 1, got {threads}")
+    set_threads(threads)
+    return Translator.from_pretrained(_checkpoint_folder(path))
+
+
+def _cmd_eval(args) -> int:
+    from preprocess.pipeline import DEV_SEED, split_examples
+    from .evaluate import predict
+    from .io import write_jsonl
+    if args.limit is not None and args.limit < 1:
+        raise TranxError(f"--limit must be at least 1, got {args.limit}")
+    if args.beam_size is not None and args.beam_size < 1:
+        raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
+    if Path(args.out).is_dir():  # before decoding, not after
+        raise TranxError(f"--out {args.out} is a folder; give the predictions file to write")
+    translator = _load_translator(args.run, args.threads)
+    raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
+                         splits=[args.split])[args.split]
+    if args.limit is not None:
+        raw = raw[:args.limit]  # scored against these references only
+    beam_size = args.beam_size or translator.config.train.beam_size
+    rows = predict(translator, raw, beam_size=beam_size)
+    write_jsonl(args.out, rows)
+    failed = sum(1 for r in rows if "error" in r)
+    print(f"{len(rows)} predictions written to {args.out} (beam size {beam_size}"
+          + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
+    return _score_and_report(args.out, raw, args.dataset, args.split, args.report)
+
+
+def _read_stdin_intents() -> list[tuple[str, object]]:
+    """(label, intent or error message) for each non-blank line of stdin, decoded as UTF-8."""
+    out = []
+    for number, line in enumerate(sys.stdin.buffer.read().split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        try:
+            out.append((f"line {number}", line.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            out.append((f"line {number}", TranxError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})")))
+    return out
+
+
+def _argv_intent(intent: str):
+    """A command-line intent; bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)."""
+    try:
+        intent.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(intent)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return TranxError(f"intent is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+        return TranxError("intent is not valid UTF-8")
+    return intent
+
+
+def _cmd_translate(args) -> int:
+    from .translator import MAX_INTENT_CHARS
+    if args.n_best < 1:
+        raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
+    if args.beam_size is not None and args.beam_size < 1:
+        raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
+    translator = _load_translator(args.run, args.threads)
+    items: list[tuple[str | None, object]] = []
+    for intent in args.intents:
+        if intent == "-":
+            items += _read_stdin_intents()
+        else:
+            items.append((None, _argv_intent(intent)))
+    labelled = len(items) > 1 or any(label for label, _ in items)
+    beam_size = max(args.beam_size or translator.config.train.beam_size, args.n_best)
+    status, shown_any = 0, False
+    for index, (label, intent) in enumerate(items):
+        where = f"{label}: " if label else ""
+        if not isinstance(intent, TranxError):
+            try:
+                candidates = translator.translate(intent, beam_size=beam_size, n_best=args.n_best)
+            except TranxError as exc:
+                intent = exc
+        if isinstance(intent, TranxError):
+            print(f"tranx translate: error: {where}{intent}", file=sys.stderr)
+            status = 2
+            continue
+        if len(intent) > MAX_INTENT_CHARS:
+            print(f"tranx translate: note: {where}intent of {len(intent)} characters cut to its first "
+                  f"{MAX_INTENT_CHARS}", file=sys.stderr)
+        if shown_any:
+            print()
+        shown_any = True
+        if labelled:
+            shown = intent if len(intent) <= 80 else intent[:77] + "..."
+            print(f"## {label or f'intent {index + 1}'}: {shown}")
+        if not candidates:
+            print("# no complete, parseable candidate found")
+        for rank, candidate in enumerate(candidates, start=1):
+            print(f"# {rank} (score {candidate.score:.4f})")
+            print(candidate.code or "# (the empty program)")
+    return status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +329,41 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     score.add_argument("--report", default=None, help="also write the full report (every id listed) as JSON here")
     score.set_defaults(func=_cmd_score)
+
+    train = commands.add_parser(
+        "train", help="train a model: CONFIG [KEY=VALUE ...] --out RUN, or --resume RUN [KEY=VALUE ...]",
+        usage="tranx train CONFIG [KEY=VALUE ...] --out RUN [--threads N]\n"
+              "       tranx train --resume RUN [KEY=VALUE ...] [--threads N]")
+    train.add_argument("overrides", nargs="*", metavar="ARG",
+                       help="the config file, then overrides such as train.max_epochs=5 (with --resume: only "
+                            "overrides, applied to RUN/config.json and saved back)")
+    train.add_argument("--out", default=None, help="the run folder to write (config.json, best/, last/, ...)")
+    train.add_argument("--resume", default=None, metavar="RUN", help="continue RUN from its last/ checkpoint")
+    train.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default: the config's train.threads, else all cores); not saved on --resume")
+    train.set_defaults(func=_cmd_train)
+
+    ev = commands.add_parser(
+        "eval", help="decode a data-set split with a trained model, write the predictions and score them")
+    ev.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
+    ev.add_argument("--dataset", required=True, choices=_DATASETS)
+    ev.add_argument("--split", required=True, choices=("train", "dev", "test"))
+    ev.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="the predictions file to write")
+    ev.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
+    ev.add_argument("--limit", type=int, default=None, help="only the first N examples of the split")
+    ev.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
+    ev.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
+    ev.add_argument("--report", default=None, help="also write the full score report (every id listed) as JSON")
+    ev.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ev.set_defaults(func=_cmd_eval)
+
+    tr = commands.add_parser("translate", help="translate intents into code with a trained model")
+    tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
+    tr.add_argument("intents", nargs="+", metavar="INTENT", help="an intent; - reads one intent per line of stdin")
+    tr.add_argument("--n-best", type=int, default=1, help="candidates to print per intent (default 1)")
+    tr.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
+    tr.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    tr.set_defaults(func=_cmd_translate)
     return parser
 
 

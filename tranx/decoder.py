@@ -124,8 +124,7 @@ class Decoder(nn.Module):
         return State(h, c, att)
 
     # --- heads ----------------------------------------------------------------------------------
-    def scores(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *, grammar_mask: bool = True,
-               forbid_unk: int | None = None) -> Scores:
+    def scores(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *, grammar_mask: bool = True) -> Scores:
         """att: [N, T, A]; field: [N, T]. Log-probabilities of every head, masked."""
         rule_logits = self.rule_head(att)
         gate_logits = self.gate_head(att)
@@ -137,8 +136,6 @@ class Decoder(nn.Module):
             gate_logits = gate_logits.masked_fill(_one_hot(3, COPY, att.device), NEG)
         token_logits = self.token_head(att)
         token_logits[..., 0] = NEG  # <pad>
-        if forbid_unk is not None:  # search never emits <unk>
-            token_logits[..., forbid_unk] = NEG
         copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
         copy_logits = copy_logits.masked_fill(~memory.mask.unsqueeze(1), NEG)
         return Scores(torch.log_softmax(rule_logits, -1), torch.log_softmax(gate_logits, -1),

@@ -328,8 +328,9 @@ class BertWordEncoder(nn.Module):
         """Write ``config.json``, ``model.safetensors``, the tokenizer files and ``encoder.json`` into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.bert.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
+        with _quiet_transformers():
+            self.bert.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)
         write_settings(folder, self.kind, self.settings())
 
     def fingerprint(self) -> str:

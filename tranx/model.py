@@ -77,10 +77,12 @@ class TranxModel(nn.Module):
     # --- search ---------------------------------------------------------------------------------
     def decode_step(self, prev_action: torch.Tensor, field: torch.Tensor, parent_h: torch.Tensor,
                     state: State, memory: Memory) -> tuple[State, Scores]:
-        """One step for N rows: new state and the masked log-probabilities of every head ([N, ...])."""
+        """One step for N rows: new state and the masked log-probabilities of every head ([N, ...]).
+
+        The very distribution the loss scores (`<unk>` included: the search, not the model, refuses to emit it), so
+        a hypothesis' summed step scores are its teacher-forced log-likelihood."""
         state = self.decoder.step(prev_action, field, parent_h, state, memory)
-        scores = self.decoder.scores(state.att.unsqueeze(1), field.unsqueeze(1), memory,
-                                     forbid_unk=self.tokens.unk_id)
+        scores = self.decoder.scores(state.att.unsqueeze(1), field.unsqueeze(1), memory)
         return state, Scores(*(s.squeeze(1) for s in (scores.rule, scores.gate, scores.token, scores.copy)))
 
 

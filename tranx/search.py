@@ -98,14 +98,16 @@ def _token_candidates(rows: _Rows, scores, row: int, k: int, type_name: str,
     probs: dict[str, float] = {}
     vocab = rows.model.tokens
     token_log_probs = scores.token[row]
-    top = torch.topk(token_log_probs, min(4 * k, token_log_probs.numel()))
+    unk = vocab.unk_id  # the model gives <unk> mass (it is a training target); search never emits it
+    top = torch.topk(token_log_probs, min(4 * k + 1, token_log_probs.numel()))
     for value, index in zip(top.values.tolist(), top.indices.tolist()):
-        probs[vocab.token(index)] = gate[GEN] * math.exp(value)
+        if index != unk:
+            probs[vocab.token(index)] = gate[GEN] * math.exp(value)
     if gate[COPY] > 0:
         words = rows.words[rows.example[row]]
         for position, p in enumerate(scores.copy[row, :len(words)].exp().tolist()):
             token = words[position]
-            if token not in probs and token in vocab:  # also generable: add its generation mass once
+            if token not in probs and token in vocab and vocab.id(token) != unk:  # generable: add that mass once
                 probs[token] = gate[GEN] * math.exp(token_log_probs[vocab.id(token)].item())
             probs[token] = probs.get(token, 0.0) + gate[COPY] * p
     out = [(math.log(p), GenToken(t)) for t, p in probs.items()

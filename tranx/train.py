@@ -24,7 +24,7 @@ from .config import Config
 from .data import collate, tensorize
 from .errors import TranxError
 from .evaluate import SELECTION_METRIC, predict, score
-from .io import write_json
+from .io import atomic_write_text, write_json
 from .languages import get_language
 from .model import TranxModel, build_encoder
 from .transition import TransitionSystem
@@ -87,6 +87,7 @@ class Trainer:
             if (self.run / "last").exists():
                 raise TranxError(f"{self.run} already holds a run; resume it with --resume or pick another --out")
             write_json(self.run / "config.json", config.to_json())
+            (self.run / "metrics.jsonl").unlink(missing_ok=True)  # a run killed before its first checkpoint
         self.model, self.examples, self.dev = prepare_run(config, self.run)
         if not self.examples:
             raise TranxError("no training examples")
@@ -108,8 +109,17 @@ class Trainer:
                                "seconds": 0.0}
         if resume:
             self.progress_state = load_training_state(self.run / "last", self.model, self.optimizer, self.scheduler)
+            self._truncate_log(self.progress_state["step"])
 
     # --- logging ----------------------------------------------------------------------------------
+    def _truncate_log(self, step: int) -> None:
+        """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+        path = self.run / "metrics.jsonl"
+        if path.is_file():
+            rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line)["step"] <= step]
+            atomic_write_text(path, "".join(row + "\n" for row in rows))
+
     def log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -58,6 +59,9 @@ class Translator:
 
     # --- translation ----------------------------------------------------------------------------
     def prepare(self, intent) -> tuple[list[str], object]:
+        return self._prepare(intent)[:2]
+
+    def _prepare(self, intent) -> tuple[list[str], object, str]:
         """Raw intent -> (word units of the canonical intent, slot map). Bad input raises TranxError."""
         if isinstance(intent, bytes):
             try:
@@ -74,33 +78,36 @@ class Translator:
         words = [w.text for w in split_words(canonical)]
         if not words:
             raise TranxError("intent has no words")
-        return words, slots
+        return words, slots, intent
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
                   max_steps: int | None = None):
         """One intent -> its candidates (best first); a list of intents -> a list of those lists."""
         single = isinstance(intents, (str, bytes))
+        if not single and not isinstance(intents, (list, tuple)):
+            raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
         batch = [intents] if single else list(intents)
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
-        prepared = [self.prepare(intent) for intent in batch]
+        prepared = [self._prepare(intent) for intent in batch]
         out = []
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # word-piece truncation of very long intents
-                results = beam_search(self.model, self.system, [w for w, _ in chunk], beam_size=max(beam_size, n_best),
+                results = beam_search(self.model, self.system, [w for w, _, _ in chunk],
+                                      beam_size=max(beam_size, n_best),
                                       max_steps=max_steps or self.config.train.max_decode_steps,
                                       token_check=self.language.token_ok)
-            for (_, slots), hypotheses in zip(chunk, results):
-                out.append(self._candidates(hypotheses, slots, n_best))
+            for (_, slots, intent), hypotheses in zip(chunk, results):
+                out.append(self._candidates(hypotheses, slots, intent, n_best))
         return out[0] if single else out
 
-    def _candidates(self, results, slots, n_best: int) -> list[Candidate]:
+    def _candidates(self, results, slots, intent: str, n_best: int) -> list[Candidate]:
         candidates, seen = [], set()
         for result in results:
             code = self.to_code(result.hypothesis.tree(), slots)
-            if code is None or code in seen:
+            if code is None or code in seen or _leftover_slot(code, intent):
                 continue
             seen.add(code)
             candidates.append(Candidate(code, result.score))
@@ -116,6 +123,7 @@ class Translator:
         except (ConversionError, SyntaxError, ValueError, RecursionError):
             return None
         code = restore(code, slots, enabled=self.config.train.substitution)
+        code = self.language.pretty(code, style="astor" if self.dataset == "conala" else "plain")
         return from_parseable(self.dataset, code) if self.dataset == "django" else code
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -162,18 +170,29 @@ class Translator:
         if meta.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{folder}: checkpoint format version {meta.get('format_version')} is not "
                                   f"supported (this tranx reads version {FORMAT_VERSION})")
-        config = Config.from_json(meta.get("config", {}), source=f"{folder}/config.json")
-        grammar: Grammar = parse_asdl((folder / "grammar.asdl").read_text(encoding="utf-8"),
-                                      file=str(folder / "grammar.asdl"), name=meta.get("grammar"))
         try:
+            config = Config.from_json(meta.get("config", {}), source=f"{folder}/config.json")
+            grammar: Grammar = parse_asdl((folder / "grammar.asdl").read_text(encoding="utf-8"),
+                                          file=str(folder / "grammar.asdl"), name=meta.get("grammar"))
             tokens = Vocab.load(folder / "vocab" / "primitive.json")
             encoder = load_word_encoder(folder / "encoder")
             model = TranxModel(config.model, grammar, tokens, encoder)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
-        except (SafetensorError, RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{folder}: cannot load the model: {str(exc).splitlines()[0]}") from None
+        except (TranxError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first if str(folder) in first else f"{folder}: {first}"
+            raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
         return cls(config, model)
+
+
+_SLOT_NAME = re.compile(r"\b(?:var|str)_\d+\b")
+
+
+def _leftover_slot(code: str, intent: str) -> bool:
+    """A slot placeholder the restoration could not fill (unknown slot, or a position restore does not
+    handle) that the user did not write themselves: such a candidate is not runnable code."""
+    return any(name not in intent for name in _SLOT_NAME.findall(code))
 
 
 def set_threads(threads: int | None) -> None:

@@ -234,6 +234,20 @@ class PythonLanguage:
     def canonicalize(self, code: str) -> str:
         return ast.unparse(self.parse_ast(code))
 
+    def pretty(self, code: str, style: str = "plain") -> str:
+        """Code as a person writes it: `f(x for x in y)` instead of ast.unparse's `f((x for x in y))`.
+
+        `style="astor"` also writes a string that starts an expression statement in triple double
+        quotes (`"""""".join(x)`), as the astor code generator did when CoNaLa's references were
+        normalised; on CoNaLa test the raw references score 97.8 BLEU against themselves formatted
+        this way, against 96.5 without it.
+        """
+        unparser = _AstorStyleUnparser() if style == "astor" else _PrettyUnparser()
+        try:
+            return unparser.visit(self.parse_ast(code))
+        except (ConversionError, RecursionError):
+            return code
+
     def tokenize(self, code: str) -> list[str]:
         from ..metrics import tokenize_for_bleu_eval
         return tokenize_for_bleu_eval(code)
@@ -242,6 +256,39 @@ class PythonLanguage:
 # Fields that ast nodes have but the grammar derives or drops, with the value ast.parse gives them.
 _DERIVED_DEFAULTS = {"type_comment": None, "type_ignores": list, "kind": None}
 _CONTEXT_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Starred, ast.List, ast.Tuple)
+
+
+class _PrettyUnparser(ast._Unparser):  # the stdlib unparser, one rule changed
+    def visit_Call(self, node: ast.Call) -> None:
+        if len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp):
+            self.set_precedence(ast._Precedence.ATOM, node.func)
+            self.traverse(node.func)
+            self.traverse(node.args[0])  # the generator's own parentheses are the call's
+        else:
+            super().visit_Call(node)
+
+
+class _AstorStyleUnparser(_PrettyUnparser):
+    def visit_Expr(self, node: ast.Expr) -> None:
+        receiver = node.value
+        while isinstance(receiver, (ast.Call, ast.Attribute)):
+            receiver = receiver.func if isinstance(receiver, ast.Call) else receiver.value
+        if isinstance(receiver, ast.Constant) and isinstance(receiver.value, str) and receiver.kind is None:
+            receiver.triple_quoted = True
+        super().visit_Expr(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if getattr(node, "triple_quoted", False):
+            body = repr(node.value)[1:-1]
+            text = f'"""{body}"""'
+            try:
+                same = ast.literal_eval(text) == node.value
+            except (SyntaxError, ValueError):
+                same = False
+            if same:
+                self.write(text)
+                return
+        super().visit_Constant(node)
 
 
 def _new_ast(name: str, kwargs: dict) -> ast.AST:

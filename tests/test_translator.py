@@ -1,0 +1,185 @@
+"""Tests for tranx.translator: raw intent in, parseable code out; checkpoints as folders; bad input.
+
+A tiny model trained briefly on 40 CoNaLa examples (tests/model_fixtures.py) so that beams hold varied code.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import shutil
+
+import pytest
+
+from model_fixtures import conala_examples, trained_translator
+from tranx.errors import TranxError
+from tranx.translator import CheckpointError, Translator
+
+INTENTS = [
+    "sort list `my_list` by key 'name'",
+    "convert a list of integers into a single integer",
+    "zip two lists `[1, 2]` and `[3, 4]` into a list of tuples",
+    "find all occurrences of the pattern '\\d+' within `text`",
+    "get the average of the values of dictionary `d`",
+    "concatenate the strings 'a' and 'b'",
+]
+
+
+@pytest.fixture(scope="module")
+def translator() -> Translator:
+    return trained_translator()
+
+
+@pytest.fixture(scope="module")
+def saved(translator, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoints") / "tiny"
+    translator.save_pretrained(folder)
+    return folder
+
+
+def test_every_n_best_candidate_parses(translator):
+    intents = INTENTS + [e.intent for e in conala_examples()[:6]]
+    outputs = translator.translate(intents, beam_size=6, n_best=6)
+    assert isinstance(outputs, list) and len(outputs) == len(intents)
+    codes = []
+    for candidates in outputs:
+        assert len(candidates) <= 6
+        scores = [c.score for c in candidates]
+        assert scores == sorted(scores, reverse=True)
+        assert len({c.code for c in candidates}) == len(candidates)  # duplicates are merged
+        for c in candidates:
+            ast.parse(c.code)
+            assert "var_" not in c.code and "str_" not in c.code  # slots restored
+            codes.append(c.code)
+    assert sum(1 for c in codes if c.strip()) >= len(intents)  # real programs, not only the empty one
+    assert max(len(c) for c in outputs) > 1
+    single = translator.translate(INTENTS[0], beam_size=6)
+    assert isinstance(single, list) and len(single) == 1  # default n_best=1
+    assert single[0].code == outputs[0][0].code and single[0].score == pytest.approx(outputs[0][0].score, abs=1e-5)
+
+
+def test_substitution_switch(translator):
+    intent = "sort list `my_list` by key 'first name'"
+    words_on, slots_on = translator.prepare(intent)
+    assert "var_0" in words_on and "str_0" in words_on and "my_list" not in words_on and "first" not in words_on
+    assert set(slots_on.values()) == {"my_list", "first name"}
+    off_config = copy.deepcopy(translator.config)
+    off_config.train.substitution = False
+    off = Translator(off_config, translator.model)
+    words_off, slots_off = off.prepare(intent)
+    assert "my_list" in words_off and "first" in words_off
+    assert not any(w.startswith(("var_", "str_")) for w in words_off)
+    assert len(slots_off) == 0
+    assert words_on != words_off
+    # the model sees different words, so it scores differently
+    on_best = translator.translate(intent, beam_size=3)[0]
+    off_best = off.translate(intent, beam_size=3)[0]
+    assert on_best.score != pytest.approx(off_best.score, abs=1e-6)
+
+
+def test_save_and_load_give_identical_candidates(translator, saved):
+    loaded = Translator.from_pretrained(saved)
+    assert loaded.config.to_json() == translator.config.to_json()
+    assert not loaded.model.training
+    before = translator.translate(INTENTS, beam_size=4, n_best=4)
+    after = loaded.translate(INTENTS, beam_size=4, n_best=4)
+    assert [[c.code for c in cs] for cs in before] == [[c.code for c in cs] for cs in after]
+    for cs, ds in zip(before, after):
+        assert [c.score for c in cs] == pytest.approx([d.score for d in ds], abs=1e-6)
+    saved_twice = saved.parent / "again"
+    loaded.save_pretrained(saved_twice)  # and the reloaded one saves the same folder
+    assert (saved_twice / "model.safetensors").read_bytes() == (saved / "model.safetensors").read_bytes()
+
+
+def _corrupt(path, data: bytes | str) -> None:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+CORRUPTIONS = {
+    "missing config.json": lambda f: (f / "config.json").unlink(),
+    "missing weights": lambda f: (f / "model.safetensors").unlink(),
+    "missing encoder": lambda f: shutil.rmtree(f / "encoder"),
+    "config.json not JSON": lambda f: _corrupt(f / "config.json", "{not json"),
+    "config.json not UTF-8": lambda f: _corrupt(f / "config.json", b"\xff\xfe\x00"),
+    "config.json of another format": lambda f: _corrupt(f / "config.json", json.dumps({"format": "x"})),
+    "config.json of a future version": lambda f: _corrupt(
+        f / "config.json", json.dumps({**json.loads((f / "config.json").read_text()), "format_version": 99})),
+    "weights truncated": lambda f: _corrupt(f / "model.safetensors", (f / "model.safetensors").read_bytes()[:100]),
+    "encoder weights garbage": lambda f: _corrupt(f / "encoder" / "model.safetensors", b"garbage"),
+    "vocabulary of the wrong size": lambda f: _corrupt(f / "vocab" / "primitive.json", json.dumps(
+        {"format": "tranx-vocab", "version": 1, "name": "primitive", "specials": ["<pad>", "<unk>"],
+         "tokens": ["a"], "meta": {}})),
+    "vocabulary not JSON": lambda f: _corrupt(f / "vocab" / "primitive.json", "{garbage"),
+    "grammar garbage": lambda f: _corrupt(f / "grammar.asdl", "module X { a = ( }"),
+    "encoder config not JSON": lambda f: _corrupt(f / "encoder" / "config.json", "{"),
+    "unknown config key": lambda f: _corrupt(f / "config.json", json.dumps(
+        {"format": "tranx-translator", "format_version": 1, "config": {"model": {"zzz": 1}}})),
+}
+CASES = [pytest.param(fn, id=name) for name, fn in CORRUPTIONS.items()]
+
+
+@pytest.mark.parametrize("corrupt", CASES)
+def test_broken_checkpoint_raises_checkpoint_error(saved, tmp_path, corrupt):
+    folder = tmp_path / "broken-checkpoint-folder"
+    shutil.copytree(saved, folder)
+    corrupt(folder)
+    with pytest.raises(CheckpointError, match="broken-checkpoint-folder"):
+        Translator.from_pretrained(folder)
+
+
+def test_missing_folder_raises_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no-such-run"):
+        Translator.from_pretrained(tmp_path / "no-such-run")
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(CheckpointError, match="empty-run"):
+        Translator.from_pretrained(tmp_path / "empty-run")
+
+
+@pytest.mark.parametrize("intent", ["", "   ", " \n\t "])
+def test_empty_intent(translator, intent):
+    with pytest.raises(TranxError, match="intent is empty"):
+        translator.translate(intent)
+    with pytest.raises(TranxError, match="intent is empty"):
+        translator.translate(["sort a list", intent])
+
+
+def test_bytes_intent(translator):
+    with pytest.raises(TranxError, match="UTF-8"):
+        translator.translate(b"sort the list \xff\xfe")
+    assert translator.translate("sort the list `x`".encode("utf-8")) == translator.translate("sort the list `x`")
+
+
+def test_bad_arguments(translator):
+    with pytest.raises(TranxError):
+        translator.translate("sort a list", beam_size=0)
+    with pytest.raises(TranxError, match="str"):
+        translator.translate([None])
+    with pytest.raises(TranxError, match="a str or a list of str, not NoneType"):
+        translator.translate(None)
+
+
+@pytest.mark.parametrize("intent", [
+    ("sort the list `x` by the key 'name' and print every item " * 200)[:10_000],  # 10,000 characters of words
+    "x" * 10_000,  # one 10,000-character word
+])
+def test_very_long_intent(translator, intent):
+    assert len(intent) == 10_000
+    out = translator.translate(intent, beam_size=2, n_best=2, max_steps=40)
+    assert isinstance(out, list)
+    for c in out:
+        ast.parse(c.code)
+
+
+@pytest.mark.parametrize("intent", [
+    "open the file 'data.txt",
+    'print "hello',
+    "call `foo with argument 'x'",
+    "replace ' with \" in string `s`",
+    "'",
+])
+def test_unbalanced_quotes(translator, intent):
+    out = translator.translate(intent, beam_size=3, n_best=3)
+    assert isinstance(out, list)
+    for c in out:
+        ast.parse(c.code)
