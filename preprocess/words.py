@@ -97,6 +97,22 @@ def split_words(text: str) -> list[Word]:
     return words
 
 
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+
+
+def split_dotted(words: list[str]) -> list[str]:
+    """Split dotted names into their parts and dots (`self.foo` -> `self`, `.`, `foo`), so that the
+    pointer can copy `foo` for `Attribute(self, foo)`; numbers such as `1.5` stay whole."""
+    out: list[str] = []
+    for word in words:
+        if _DOTTED_NAME.fullmatch(word):
+            for i, part in enumerate(word.split(".")):
+                out += [".", part] if i else [part]
+        else:
+            out.append(word)
+    return out
+
+
 class WordTruncationWarning(UserWarning):
     """Some intent words lost word pieces to the encoder's length limit."""
 

@@ -113,20 +113,8 @@ def trained_translator() -> Translator:
 
 def teacher_forced_scores(model: TranxModel, batch: Batch) -> tuple[Scores, torch.Tensor, torch.Tensor]:
     """The scores `TranxModel.loss` computes, for inspection: (Scores [B, T, ...], word mask [B, W],
-    decoder states h [B, T, H]). Mirrors `loss` line for line; test_model checks that it gives the same loss."""
-    memory, state = model.encode(batch.words)
-    size, steps = batch.field.shape
-    rows = torch.arange(size)
-    history = memory.values.new_zeros(size, steps, model.config.hidden_size)
-    atts = []
-    for t in range(steps):
-        parent = batch.parent[:, t]
-        parent_h = history[rows, parent.clamp(min=0)] * (parent >= 0).unsqueeze(-1)
-        state = model.decoder.step(batch.prev_action[:, t], batch.field[:, t], parent_h, state, memory)
-        history[:, t] = state.h
-        atts.append(state.att)
-    scores = model.decoder.scores(torch.stack(atts, 1), batch.field, memory,
-                                  grammar_mask=model.config.grammar_mask_in_training)
+    decoder states h [B, T, H])."""
+    scores, memory, history = model.teacher_forced(batch)
     return scores, memory.mask, history
 
 

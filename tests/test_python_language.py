@@ -74,3 +74,17 @@ def test_contexts_are_derived():
     assert isinstance(target.elts[0].ctx, ast.Store) and isinstance(target.elts[0].value.ctx, ast.Load)
     assert isinstance(target.elts[1].value.ctx, ast.Store)
     assert isinstance(module.body[0].value.ctx, ast.Load)
+
+
+@pytest.mark.parametrize("code, plain, astor", [
+    ("sum((x for x in y))", "sum(x for x in y)", "sum(x for x in y)"),
+    ("f((x for x in y), 1)", "f((x for x in y), 1)", "f((x for x in y), 1)"),
+    ("''.join(a)", "''.join(a)", '"""""".join(a)'),
+    ("x = ''.join(a)", "x = ''.join(a)", "x = ''.join(a)"),
+    ("'a\"b'.split()", "'a\"b'.split()", '"""a"b""".split()'),
+    ("'x\"'.join(y)", "'x\"'.join(y)", "'x\"'.join(y)"),  # would end in four quotes: kept as it was
+])
+def test_pretty_styles(code, plain, astor):
+    assert PY.pretty(code) == plain
+    assert PY.pretty(code, style="astor") == astor
+    assert ast.dump(ast.parse(PY.pretty(code, style="astor"))) == ast.dump(ast.parse(code))

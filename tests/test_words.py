@@ -191,3 +191,9 @@ def test_alignment_argument_checks(tokenizer):
         align_word_pieces(split_words(text), tokenizer, text, on_truncation="drop")
     ids, idx = align_word_pieces([], tokenizer, "")
     assert ids == [tokenizer.cls_token_id, tokenizer.sep_token_id] and idx == [-1, -1]
+
+
+def test_split_dotted_known_answers():
+    from preprocess.words import split_dotted
+    assert split_dotted(["call", "self.foo", "1.5", "os.path.join", "a.b.", "x"]) == [
+        "call", "self", ".", "foo", "1.5", "os", ".", "path", ".", "join", "a.b.", "x"]

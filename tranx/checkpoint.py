@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .errors import TranxError
+from .io import atomic_folder
 
 
 def save_training_state(folder: str | os.PathLike, model, optimizer, scheduler, progress: dict) -> None:
     from safetensors.torch import save_file
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_folder(folder) as tmp:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, os.fspath(tmp / "model.safetensors"))
         state = optimizer.state_dict()
@@ -39,12 +35,6 @@ def save_training_state(folder: str | os.PathLike, model, optimizer, scheduler, 
         meta = {"param_groups": state["param_groups"], "scalars": scalars,
                 "scheduler": scheduler.state_dict(), "progress": progress}
         (tmp / "state.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_training_state(folder: str | os.PathLike, model, optimizer, scheduler) -> dict:

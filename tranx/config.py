@@ -39,6 +39,7 @@ class TrainConfig:
     dataset: str = "conala"
     data_root: str | None = None
     substitution: bool = True
+    split_dotted_words: bool = False  # copy units `self`, `.`, `foo` instead of `self.foo` (Django)
     token_cutoff: int | None = None  # None: the data set's default (3; Django 15)
     train_limit: int | None = None  # use only the first N training examples (smoke runs)
     dev_limit: int | None = None

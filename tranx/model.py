@@ -56,6 +56,13 @@ class TranxModel(nn.Module):
     # --- training -------------------------------------------------------------------------------
     def loss(self, batch: Batch, encoder=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(summed negative log-likelihood per example [B], number of steps per example [B])."""
+        scores, memory, _ = self.teacher_forced(batch, encoder)
+        log_probs = step_log_probs(scores, batch, memory.mask.size(1))
+        log_probs = log_probs.masked_fill(~batch.step_mask, 0.0)
+        return -log_probs.sum(1), batch.step_mask.sum(1)
+
+    def teacher_forced(self, batch: Batch, encoder=None) -> tuple[Scores, Memory, torch.Tensor]:
+        """Scores of every step along the oracle ([B, T, ...]), the memory, and the states h [B, T, H]."""
         memory, state = self.encode(batch.words, encoder)
         steps = batch.field.size(1)
         size = batch.field.size(0)
@@ -70,9 +77,7 @@ class TranxModel(nn.Module):
             atts.append(state.att)
         scores = self.decoder.scores(torch.stack(atts, 1), batch.field, memory,
                                      grammar_mask=self.config.grammar_mask_in_training)
-        log_probs = step_log_probs(scores, batch, memory.mask.size(1))
-        log_probs = log_probs.masked_fill(~batch.step_mask, 0.0)
-        return -log_probs.sum(1), batch.step_mask.sum(1)
+        return scores, memory, history
 
     # --- search ---------------------------------------------------------------------------------
     def decode_step(self, prev_action: torch.Tensor, field: torch.Tensor, parent_h: torch.Tensor,

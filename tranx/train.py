@@ -28,7 +28,7 @@ from .io import atomic_write_text, write_json
 from .languages import get_language
 from .model import TranxModel, build_encoder
 from .transition import TransitionSystem
-from .translator import Translator, set_threads
+from .translator import Translator, model_words, set_threads
 from .vocab import IntentPieces, Vocab, primitive_vocab
 
 LOG_EVERY = 20  # training steps between metrics-log lines
@@ -58,7 +58,8 @@ def prepare_run(config: Config, run: Path):
     grammar = get_language("python").grammar
     model = TranxModel(config.model, grammar, tokens, build_encoder(config.model, pieces_path and str(pieces_path)))
     system = TransitionSystem(grammar)
-    examples = [tensorize(e.words, e.actions, system, model.ids, copy=config.model.copy) for e in train]
+    examples = [tensorize(model_words(e.words, t.split_dotted_words), e.actions, system, model.ids,
+                          copy=config.model.copy) for e in train]
     return model, examples, dev_raw
 
 

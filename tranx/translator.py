@@ -13,8 +13,6 @@ import ast
 import json
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +21,12 @@ import torch
 
 from preprocess.datasets import from_parseable
 from preprocess.substitution import canonicalize_intent, restore
-from preprocess.words import split_words
+from preprocess.words import split_dotted, split_words
 
 from .asdl import Grammar, parse_asdl
 from .config import Config
 from .errors import ConversionError, TranxError
+from .io import atomic_folder
 from .languages import get_language
 from .model import TranxModel
 from .search import beam_search
@@ -75,7 +74,7 @@ class Translator:
         intent = intent[:MAX_INTENT_CHARS]
         canonical, slots = canonicalize_intent(intent, style=INTENT_STYLES.get(self.dataset, "conala"),
                                                enabled=self.config.train.substitution)
-        words = [w.text for w in split_words(canonical)]
+        words = model_words([w.text for w in split_words(canonical)], self.config.train.split_dotted_words)
         if not words:
             raise TranxError("intent has no words")
         return words, slots, intent
@@ -130,10 +129,7 @@ class Translator:
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write the checkpoint folder atomically (a temporary folder renamed into place)."""
         from safetensors.torch import save_file
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        try:
+        with atomic_folder(folder) as tmp:
             meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "grammar": self.model.grammar.name,
                     "config": self.config.to_json()}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -142,12 +138,6 @@ class Translator:
             self.model.encoder.save_pretrained(tmp / "encoder")
             weights = {k: v.detach().cpu().contiguous() for k, v in self.model.decoder.state_dict().items()}
             save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "Translator":
@@ -184,6 +174,11 @@ class Translator:
             raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
         return cls(config, model)
+
+
+def model_words(words: list[str], dotted: bool) -> list[str]:
+    """The word units the model reads and copies: the intent's units, dotted names split when asked."""
+    return split_dotted(words) if dotted else words
 
 
 _SLOT_NAME = re.compile(r"\b(?:var|str)_\d+\b")
