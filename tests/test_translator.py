@@ -183,3 +183,11 @@ def test_unbalanced_quotes(translator, intent):
     assert isinstance(out, list)
     for c in out:
         ast.parse(c.code)
+
+
+def test_public_api_exports_translator():
+    import tranx
+    from tranx.translator import CheckpointError as Error, Translator as Cls
+    assert tranx.Translator is Cls and tranx.CheckpointError is Error
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        tranx.Nope

@@ -12,8 +12,18 @@ from .tree import Node
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The model side imports torch; load it only when asked, so grammar-only use stays light.
+    if name in ("Translator", "Candidate", "CheckpointError"):
+        from . import translator
+        return getattr(translator, name)
+    raise AttributeError(f"module 'tranx' has no attribute {name!r}")
+
+
 __all__ = [
     "Action", "ApplyRule", "GenToken", "Reduce", "Cardinality", "Constructor", "Field", "Grammar",
     "load_grammar", "parse_asdl", "ConversionError", "GrammarError", "InvalidAction", "TranxError",
     "get_language", "Hypothesis", "TransitionSystem", "ValidActions", "valid_actions", "Node",
+    "Translator", "Candidate", "CheckpointError",
 ]
