@@ -216,3 +216,19 @@ def test_tensorize_records_the_decoders_view(copy_only_example):
         assert t.parent[i] == hypothesis.frontier.parent_step < i
         assert t.field[i] == hypothesis.frontier.field.id
         hypothesis = hypothesis.apply(action)
+
+
+def test_copy_target_cut_off_by_the_encoder_is_learnt_as_unk(batch):
+    """A token copyable only from a word the encoder dropped (too long an intent) must not cost 1e9."""
+    from tranx.model import _without_impossible_targets
+    model = make_model()
+    token_steps = (batch.rule_target < 0) & ~batch.reduce_target & batch.step_mask
+    copy_only = token_steps & (batch.token_target < 0)
+    assert copy_only.any()  # the fixture's tiny vocabulary leaves some tokens copy-only
+    kept = _without_impossible_targets(batch, torch.ones(batch.copy_target.shape[0], batch.copy_target.shape[2],
+                                                         dtype=torch.bool), model.tokens.unk_id)
+    assert kept is batch  # all words present: nothing changes
+    cut = torch.zeros(batch.copy_target.shape[0], batch.copy_target.shape[2], dtype=torch.bool)  # all cut off
+    fixed = _without_impossible_targets(batch, cut, model.tokens.unk_id)
+    assert (fixed.token_target[copy_only] == model.tokens.unk_id).all()
+    assert torch.equal(fixed.token_target[~copy_only], batch.token_target[~copy_only])

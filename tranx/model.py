@@ -7,6 +7,8 @@ also exposes `encode` and `decode_step` for search (tranx.search), and knows not
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -57,6 +59,7 @@ class TranxModel(nn.Module):
     def loss(self, batch: Batch, encoder=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(summed negative log-likelihood per example [B], number of steps per example [B])."""
         scores, memory, _ = self.teacher_forced(batch, encoder)
+        batch = _without_impossible_targets(batch, memory.mask, self.tokens.unk_id)
         log_probs = step_log_probs(scores, batch, memory.mask.size(1))
         log_probs = log_probs.masked_fill(~batch.step_mask, 0.0)
         return -log_probs.sum(1), batch.step_mask.sum(1)
@@ -102,6 +105,17 @@ def step_log_probs(scores: Scores, batch: Batch, num_words: int) -> torch.Tensor
     token = torch.logaddexp(generate, copy)
     primitive = torch.where(batch.reduce_target, scores.gate[..., REDUCE], token)
     return torch.where(batch.rule_target >= 0, rule, primitive)
+
+
+def _without_impossible_targets(batch: Batch, word_mask: torch.Tensor, unk_id: int) -> Batch:
+    """A GenToken target only copyable from words the encoder cut off (intents over 512 pieces) would
+    have probability 0 (a loss of 1e9): learn it as <unk> instead, like any other unknown token."""
+    copyable = (_fit_words(batch.copy_target, word_mask.size(1)) & word_mask.unsqueeze(1)).any(-1)
+    token_step = (batch.rule_target < 0) & ~batch.reduce_target & batch.step_mask
+    impossible = token_step & (batch.token_target < 0) & ~copyable
+    if not impossible.any():
+        return batch
+    return dataclasses.replace(batch, token_target=batch.token_target.masked_fill(impossible, unk_id))
 
 
 def _fit_words(copy_target: torch.Tensor, num_words: int) -> torch.Tensor:
