@@ -232,3 +232,15 @@ def test_copy_target_cut_off_by_the_encoder_is_learnt_as_unk(batch):
     fixed = _without_impossible_targets(batch, cut, model.tokens.unk_id)
     assert (fixed.token_target[copy_only] == model.tokens.unk_id).all()
     assert torch.equal(fixed.token_target[~copy_only], batch.token_target[~copy_only])
+
+
+def test_word_lstm_switch(batch):
+    """`model.word_lstm` adds a BiLSTM over the word states: more parameters, another loss, saved with the decoder."""
+    plain, adapted = make_model(), make_model(word_lstm=True)
+    assert plain.decoder.word_lstm is None and adapted.decoder.word_lstm is not None
+    assert any(name.startswith("word_lstm.") for name in adapted.decoder.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(plain.loss(batch)[0], adapted.loss(batch)[0])
+        # padding stays out of the BiLSTM: an example alone scores as in the padded batch
+        alone = adapted.loss(collate(tensor_examples(adapted, conala_examples()[:1])))[0]
+        assert torch.allclose(alone, adapted.loss(batch)[0][:1], atol=1e-4)

@@ -24,6 +24,7 @@ class ModelConfig:
     finetune_encoder: bool = True
     tiny_encoder_size: int = 32  # hidden size of the random BERT of "tiny-random" (tests, smoke runs)
     lstm_encoder_size: int = 256  # for encoder = "lstm" (the input-representation ablation)
+    word_lstm: bool = False  # a trainable BiLSTM over the encoder's word states (order-aware copy features)
     hidden_size: int = 256
     action_embed_size: int = 128
     field_embed_size: int = 64

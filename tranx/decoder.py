@@ -85,6 +85,10 @@ class Decoder(nn.Module):
         self.num_rules = len(grammar.constructors)
         hidden, att = config.hidden_size, config.att_size
         self.tables = GrammarTables(grammar)
+        self.word_lstm = None
+        if config.word_lstm:
+            self.word_lstm = nn.LSTM(encoder_size, hidden // 2, batch_first=True, bidirectional=True)
+            encoder_size = 2 * (hidden // 2)
         self.action_embed = nn.Embedding(2 + self.num_rules + num_tokens, config.action_embed_size)
         self.field_embed = nn.Embedding(len(grammar.fields) + 1, config.field_embed_size)
         parent = hidden if config.parent_feeding else 0
@@ -100,6 +104,16 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     # --- encoder side ---------------------------------------------------------------------------
+    def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """The optional BiLSTM over the word states (padding packed away, so it never leaks in)."""
+        if self.word_lstm is None:
+            return word_states
+        lengths = word_mask.sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(word_states, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.word_lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=word_states.size(1))
+        return out
+
     def memory(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> Memory:
         return Memory(self.dropout(self.memory_proj(word_states)), word_mask)
 

@@ -52,7 +52,8 @@ class TranxModel(nn.Module):
         """Memory and initial decoder state for a batch of word lists (`encoder`: e.g. a cache)."""
         encoder = encoder or self.encoder
         output = encoder(encoder.batch(words))
-        word_states, word_mask = output.word_states, output.word_mask
+        word_mask = output.word_mask
+        word_states = self.decoder.adapt(output.word_states, word_mask)
         return self.decoder.memory(word_states, word_mask), self.decoder.initial_state(word_states, word_mask)
 
     # --- training -------------------------------------------------------------------------------
