@@ -66,12 +66,24 @@ class _Rows:
         self.history = torch.cat([self.history, self.state.h.unsqueeze(1)], dim=1)
         return scores
 
-    def keep(self, rows: list[int], hypotheses: list[Hypothesis], log_probs: list[float]) -> None:
+    def advance(self, chosen: list[tuple[int, Action, float]]) -> list[tuple[int, Hypothesis, float]]:
+        """Apply each chosen (row, action, new log-prob); unfinished hypotheses become the new rows, the
+        finished ones are returned as (example, hypothesis, log-prob)."""
+        rows, hypotheses, log_probs, done = [], [], [], []
+        for row, action, total in chosen:
+            hypothesis = self.hypotheses[row].apply(action)
+            if hypothesis.is_complete:
+                done.append((self.example[row], hypothesis, total))
+            else:
+                rows.append(row)
+                hypotheses.append(hypothesis)
+                log_probs.append(total)
         index = torch.tensor(rows, dtype=torch.long)
         self.example = [self.example[r] for r in rows]
         self.hypotheses, self.log_probs = hypotheses, log_probs
         self.state = self.state.select(index)
         self.history = self.history.index_select(0, index)
+        return done
 
 
 def _candidates(rows: _Rows, scores, row: int, k: int, check: TokenCheck | None) -> list[tuple[float, Action]]:
@@ -137,20 +149,14 @@ def beam_search(model: TranxModel, system: TransitionSystem, words: list[list[st
             room = beam_size - len(finished[example])
             for log_prob, action in _candidates(rows, scores, row, room, token_check):
                 by_example.setdefault(example, []).append((rows.log_probs[row] + log_prob, row, action))
-        keep_rows, keep_hyps, keep_lps = [], [], []
+        chosen = []
         for example, candidates in by_example.items():
             candidates.sort(key=lambda c: -c[0])
             room = beam_size - len(finished[example])
-            for total, row, action in candidates[:room]:
-                hypothesis = rows.hypotheses[row].apply(action)
-                if hypothesis.is_complete:
-                    score = total / hypothesis.length if length_norm else total
-                    finished[example].append(Result(hypothesis, total, score))
-                else:
-                    keep_rows.append(row)
-                    keep_hyps.append(hypothesis)
-                    keep_lps.append(total)
-        rows.keep(keep_rows, keep_hyps, keep_lps)
+            chosen += [(row, action, total) for total, row, action in candidates[:room]]
+        for example, hypothesis, total in rows.advance(chosen):
+            score = total / hypothesis.length if length_norm else total
+            finished[example].append(Result(hypothesis, total, score))
     model.train(was_training)
     return [sorted(results, key=lambda r: -r.score) for results in finished]
 
@@ -186,20 +192,13 @@ def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: i
             if not len(rows):
                 break
             scores = rows.step()
-            keep_rows, keep_hyps, keep_lps = [], [], []
+            chosen = []
             for row in range(len(rows)):
                 candidates = _candidates(rows, scores, row, k, token_check)
-                if not candidates:
-                    continue
-                log_prob, action = candidates[choose(candidates)]
-                hypothesis = rows.hypotheses[row].apply(action)
-                total = rows.log_probs[row] + log_prob
-                if hypothesis.is_complete:
-                    out[rows.example[row] // copies].append(Result(hypothesis, total, total))
-                else:
-                    keep_rows.append(row)
-                    keep_hyps.append(hypothesis)
-                    keep_lps.append(total)
-            rows.keep(keep_rows, keep_hyps, keep_lps)
+                if candidates:
+                    log_prob, action = candidates[choose(candidates)]
+                    chosen.append((row, action, rows.log_probs[row] + log_prob))
+            for example, hypothesis, total in rows.advance(chosen):
+                out[example // copies].append(Result(hypothesis, total, total))
     model.train(was_training)
     return out
