@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from preprocess.words import WordTruncationWarning, split_words
-from tranx.encoder import (BertWordEncoder, EncoderOutput, EncodingCache, WordBatch, WordEncoder, as_words,
+from tranx.encoding_cache import EncodingCache
+from tranx.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words,
                            load_word_encoder, pool_pieces, resolve_encoder_path)
 from tranx.errors import TranxError
 from tranx.lstm_encoder import LSTMWordEncoder

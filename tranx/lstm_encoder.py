@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 

@@ -94,7 +94,7 @@ class Trainer:
             raise TranxError("no training examples")
         self.encoder = None
         if not config.model.finetune_encoder and config.model.encoder != "lstm":
-            from .encoder import EncodingCache  # frozen BERT: encode every intent once
+            from .encoding_cache import EncodingCache  # frozen BERT: encode every intent once
             self.encoder = EncodingCache(self.model.encoder)
             self.encoder.add([e.words for e in self.examples])
         decoder_params = [p for n, p in self.model.named_parameters() if not n.startswith("encoder.")]
