@@ -25,7 +25,7 @@ GEN, COPY, REDUCE = 0, 1, 2
 
 
 class GrammarTables(nn.Module):
-    """Per frontier field: which of [constructors..., Reduce] are valid; whether the field is primitive."""
+    """Per frontier field: which of [constructors..., Reduce] are valid, and whether Reduce is."""
 
     def __init__(self, grammar: Grammar):
         super().__init__()
@@ -33,18 +33,15 @@ class GrammarTables(nn.Module):
         num_rules = len(grammar.constructors)
         rule_mask = torch.zeros(len(fields), num_rules + 1, dtype=torch.bool)
         reduce_ok = torch.zeros(len(fields), dtype=torch.bool)
-        primitive = torch.zeros(len(fields), dtype=torch.bool)
         for f in fields:
             closable = f.cardinality is not Cardinality.SINGLE
             reduce_ok[f.id] = closable
             rule_mask[f.id, num_rules] = closable
-            primitive[f.id] = f.is_primitive
             if not f.is_primitive:
                 for c in grammar.constructors_of(f.type):
                     rule_mask[f.id, c.id] = True
         self.register_buffer("rule_mask", rule_mask, persistent=False)
         self.register_buffer("reduce_ok", reduce_ok, persistent=False)
-        self.register_buffer("primitive", primitive, persistent=False)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from preprocess.datasets import from_parseable
+from preprocess.pipeline import INTENT_STYLES
 from preprocess.substitution import canonicalize_intent, restore
 from preprocess.words import split_dotted, split_words
 
@@ -34,7 +35,6 @@ from .transition import TransitionSystem
 from .vocab import Vocab
 
 FORMAT, FORMAT_VERSION = "tranx-translator", 1
-INTENT_STYLES = {"conala": "conala", "codeinsight": "conala", "django": "django"}
 MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most anyway)
 
 
