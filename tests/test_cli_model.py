@@ -87,6 +87,29 @@ def test_eval_on_another_dataset_and_a_checkpoint_folder(run, tmp_path, capsys):
     assert code == 0 and json.loads(lines[-1])["n"] == 3 and len(out.read_text().splitlines()) == 3
 
 
+def test_eval_samples_and_executes_on_codeinsight(run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRANX_CACHE", str(tmp_path / "cache"))  # the reference check of these 4 problems
+    out = tmp_path / "ci-samples.jsonl"
+    code, lines, _ = _call(capsys, "eval", run, "--dataset", "codeinsight", "--split", "test", "--limit", 4,
+                           "--samples", 3, "--execute", "--workers", 2, "--out", out, *ONE)
+    assert code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [f"test/{i}" for i in range(4)]
+    assert all(len(r["predictions"]) == 3 and r["prediction"] == r["predictions"][0] for r in rows)
+    summary = json.loads(lines[-1])
+    assert summary["total"] + summary["excluded"] == 4 and summary["samples_per_problem"] == 3
+    assert {"pass@1", "passed", "outcomes", "labels"} <= set(summary) and "pass@5" not in summary
+    assert sum(summary["outcomes"].values()) == 3 * summary["total"]
+    assert any(line.startswith("text scores: ") for line in lines)  # BLEU is still reported, not last
+
+
+def test_execute_needs_codeinsight(run, tmp_path, capsys):
+    code, _, err = _call(capsys, "eval", run, "--dataset", "conala", "--split", "test", "--execute",
+                         "--out", tmp_path / "x.jsonl", *ONE)
+    assert code != 0
+    _one_line_error(err, "--execute", "codeinsight")
+
+
 def test_translate_prints_code(run, capsys):
     code, lines, err = _call(capsys, "translate", run, "sort dict `d` by value", "--n-best", 2, *ONE)
     assert code == 0 and "Traceback" not in err

@@ -191,3 +191,30 @@ def test_public_api_exports_translator():
     assert tranx.Translator is Cls and tranx.CheckpointError is Error
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         tranx.Nope
+
+
+def test_samples_parse_and_keep_their_count(translator):
+    drawn = translator.sample(INTENTS, num_samples=5, seed=3)
+    assert len(drawn) == len(INTENTS) and all(len(samples) == 5 for samples in drawn)
+    for samples in drawn:
+        for c in samples:
+            if c.code:
+                ast.parse(c.code)
+                assert "var_" not in c.code and "str_" not in c.code
+    assert len({c.code for samples in drawn for c in samples}) > len(INTENTS)  # the draws vary
+    again = translator.sample(INTENTS, num_samples=5, seed=3)
+    assert [[c.code for c in s] for s in again] == [[c.code for c in s] for s in drawn]  # seeded: repeatable
+
+
+def test_sampling_among_the_single_best_action_is_greedy(translator):
+    greedy = translator.translate(INTENTS, beam_size=1)
+    drawn = translator.sample(INTENTS, num_samples=3, top_k=1, seed=0)
+    for best, samples in zip(greedy, drawn):
+        expected = best[0].code if best else ""
+        assert [c.code for c in samples] == [expected] * 3
+
+
+@pytest.mark.parametrize("kwargs", [{"num_samples": 0}, {"top_k": 0}, {"temperature": 0.0}])
+def test_bad_sampling_arguments(translator, kwargs):
+    with pytest.raises(TranxError, match="num_samples and top_k"):
+        translator.sample(INTENTS[0], **kwargs)

@@ -70,7 +70,7 @@ def _cmd_score(args) -> int:
     return _score_and_report(args.predictions, raw, args.dataset, args.split, args.report)
 
 
-def _score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None) -> int:
+def _score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False) -> int:
     """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
     last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
     from preprocess.pipeline import comparison_key
@@ -95,7 +95,7 @@ def _score_and_report(predictions, raw: list, dataset: str, split: str, report_p
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
-    print(json.dumps(summary, ensure_ascii=False))
+    print(("text scores: " if quiet else "") + json.dumps(summary, ensure_ascii=False))
     return 0
 
 
@@ -187,8 +187,14 @@ def _load_translator(path: str, threads: int | None):
 
 def _cmd_eval(args) -> int:
     from preprocess.pipeline import DEV_SEED, split_examples
-    from .evaluate import predict
+    from .evaluate import predict, predict_samples
     from .io import write_jsonl
+    if args.execute and args.dataset != "codeinsight":
+        raise TranxError(f"--execute needs unit tests: only --dataset codeinsight has them, not {args.dataset}")
+    if args.samples is not None and args.samples < 1:
+        raise TranxError(f"--samples must be at least 1, got {args.samples}")
+    if args.execute:
+        _check_execution_args(args.workers, args.timeout)
     if args.limit is not None and args.limit < 1:
         raise TranxError(f"--limit must be at least 1, got {args.limit}")
     if args.beam_size is not None and args.beam_size < 1:
@@ -201,12 +207,74 @@ def _cmd_eval(args) -> int:
     if args.limit is not None:
         raw = raw[:args.limit]  # scored against these references only
     beam_size = args.beam_size or translator.config.train.beam_size
-    rows = predict(translator, raw, beam_size=beam_size)
+    if args.samples:
+        rows = predict_samples(translator, raw, num_samples=args.samples, top_k=args.top_k,
+                               temperature=args.temperature, seed=1 if args.seed is None else args.seed)
+        how = f"{args.samples} samples each, top-k {args.top_k}, temperature {args.temperature:g}"
+    else:
+        rows = predict(translator, raw, beam_size=beam_size)
+        how = f"beam size {beam_size}"
     write_jsonl(args.out, rows)
     failed = sum(1 for r in rows if "error" in r)
-    print(f"{len(rows)} predictions written to {args.out} (beam size {beam_size}"
+    print(f"{len(rows)} predictions written to {args.out} ({how}"
           + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
+    if args.execute:
+        _score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
+        return _execute_and_report(args.out, args.split, args.data_root, args.workers, args.timeout,
+                                   args.details, ids=[e.id for e in raw])
     return _score_and_report(args.out, raw, args.dataset, args.split, args.report)
+
+
+def _check_execution_args(workers, timeout) -> None:
+    if workers is not None and workers < 1:
+        raise TranxError(f"--workers must be at least 1, got {workers}")
+    if not timeout > 0:
+        raise TranxError(f"--timeout must be positive, got {timeout}")
+
+
+def _cmd_execute(args) -> int:
+    _check_execution_args(args.workers, args.timeout)
+    if not Path(args.predictions).is_file():
+        what = "not a file" if Path(args.predictions).exists() else "not found"
+        raise FileNotFoundError(f"predictions file {what}: {args.predictions}")
+    return _execute_and_report(args.predictions, args.split, args.data_root, args.workers, args.timeout,
+                               args.details)
+
+
+def _execute_and_report(predictions, split: str, data_root, workers, timeout, details=None, ids=None) -> int:
+    """Run a predictions file's candidates against the CodeInsight tests; print what was skipped and, as the last
+    line, the JSON summary (pass@k, passed, total, excluded, outcome counts, per label)."""
+    from .codeinsight import execute, load_problems, reference_failures, summarize
+    from .io import write_jsonl
+    from .scoring import read_predictions
+    problems = load_problems(split, data_root)
+    if ids is not None:  # `tranx eval --limit`: score only the decoded problems
+        wanted = set(ids)
+        problems = [p for p in problems if p.id in wanted]
+    read = read_predictions(predictions, [p.id for p in problems], samples=True)
+    for what, items, show in (("unknown ids (not in codeinsight " + split + "), ignored", read.unknown_ids, _unknown),
+                              ("duplicate ids, first kept", read.duplicate_ids, _dup),
+                              ("malformed lines, ignored", read.malformed_lines, _bad)):
+        if items:
+            print(f"{what}: {len(items)}: {_some(items, show)}")
+    print(f"checking the {len(problems)} reference solutions in this environment (cached after the first run)")
+    excluded = reference_failures(problems, workers=workers)
+    if excluded:
+        print(f"excluded: {len(excluded)} problems whose reference solution fails here: "
+              f"{_some(sorted(excluded), lambda i: f'{i} ({excluded[i][:60]})')}")
+    kept = [p for p in problems if p.id not in excluded]
+    missing = [p.id for p in kept if p.id not in read.candidates]
+    if missing:
+        print(f"missing: {len(missing)} problems have no prediction (scored as failures): {_some(missing, str)}")
+    results = execute(kept, read.candidates, workers=workers, timeout=timeout)
+    if details:
+        write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "verdicts": r.verdicts, "errors": r.errors}
+                              for r in results])
+    summary = summarize(problems, results, excluded)
+    print(json.dumps({"dataset": "codeinsight", "split": split, **summary, "unknown": len(read.unknown_ids),
+                      "duplicates": len(read.duplicate_ids), "malformed": len(read.malformed_lines),
+                      "predictions": str(predictions)}, ensure_ascii=False))
+    return 0
 
 
 def _read_stdin_intents() -> list[tuple[str, object]]:
@@ -279,6 +347,14 @@ def _cmd_translate(args) -> int:
             print(f"# {rank} (score {candidate.score:.4f})")
             print(candidate.code or "# (the empty program)")
     return status
+
+
+def _execution_args(parser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: all cores)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test file (default 10, as the "
+                        "CodeInsight authors)")
+    parser.add_argument("--details", default=None, metavar="RESULTS.jsonl",
+                        help="also write each problem's outcomes, verdicts and errors here")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -355,7 +431,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     ev.add_argument("--report", default=None, help="also write the full score report (every id listed) as JSON")
     ev.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ev.add_argument("--samples", type=int, default=None, metavar="N",
+                    help="draw N ancestral samples per intent instead of beam search (for pass@k)")
+    ev.add_argument("--top-k", type=int, default=50, help="with --samples: sample among the k best actions "
+                    "per step (default 50)")
+    ev.add_argument("--temperature", type=float, default=1.0, help="with --samples (default 1.0)")
+    ev.add_argument("--execute", action="store_true",
+                    help="codeinsight: run the predictions against the unit tests (see tranx execute)")
+    _execution_args(ev)
     ev.set_defaults(func=_cmd_eval)
+
+    ex = commands.add_parser(
+        "execute", help="run a predictions file against the CodeInsight unit tests in the sandbox; pass@k")
+    ex.add_argument("predictions", metavar="PREDICTIONS.jsonl",
+                    help='{"id": "test/17", "prediction": ...} or {"id": ..., "predictions": [n samples]} per line')
+    ex.add_argument("--dataset", required=True, choices=("codeinsight",))
+    ex.add_argument("--split", required=True, choices=("train", "test"))
+    ex.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
+    _execution_args(ex)
+    ex.set_defaults(func=_cmd_execute)
 
     tr = commands.add_parser("translate", help="translate intents into code with a trained model")
     tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")

@@ -48,6 +48,40 @@ def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int 
     return rows
 
 
+def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: int | None = 50,
+                    temperature: float = 1.0, seed: int = 1, batch_size: int = 32,
+                    progress: bool | None = None) -> list[dict]:
+    """Rows `{"id", "prediction", "predictions", "scores"}` with `num_samples` ancestral samples per example
+    (`prediction` is the first sample; a sample that failed is ""), in the order of `examples`."""
+    import torch
+    rows = []
+    bar = tqdm(total=len(examples), desc="sample", unit="intent", disable=None if progress is None else not progress,
+               leave=False)
+    torch.manual_seed(seed)  # the sampler draws from torch's global generator
+    with bar:
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            good, rejected = [], {}
+            for e in chunk:
+                try:
+                    translator.prepare(e.intent)
+                    good.append(e)
+                except TranxError as exc:
+                    rejected[e.id] = str(exc)
+            drawn = translator.sample([e.intent for e in good], num_samples=num_samples, top_k=top_k,
+                                      temperature=temperature, batch_size=batch_size) if good else []
+            by_id = {e.id: candidates for e, candidates in zip(good, drawn)}
+            for e in chunk:
+                codes = [c.code for c in by_id.get(e.id, [])] or [""] * num_samples
+                row = {"id": e.id, "prediction": codes[0], "predictions": codes,
+                       "scores": [round(c.score, 5) if c.code else None for c in by_id.get(e.id, [])]}
+                if e.id in rejected:
+                    row["error"] = rejected[e.id]
+                rows.append(row)
+            bar.update(len(chunk))
+    return rows
+
+
 def score(dataset: str, predictions: Sequence[str], references: Sequence[str]) -> dict:
     """The data set's official scores: CoNaLa-style BLEU and exact match; Django line accuracy."""
     from preprocess.pipeline import comparison_key

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-__all__ = ["VERDICTS", "Limits", "RunResult", "SandboxPool", "isolation", "run_program"]
+__all__ = ["VERDICTS", "Limits", "Program", "RunResult", "SandboxPool", "isolation", "run_program", "run_programs"]
 
 VERDICTS = ("passed", "failed", "error", "timeout", "memory", "killed", "syntax_error")
 _DRIVER = (Path(__file__).with_name("sandbox_driver.py")).read_text(encoding="utf-8")
@@ -52,6 +52,7 @@ _KIND_TO_VERDICT = {"assertion": "failed", "timeout": "timeout", "memory": "memo
 #: not count against another's process limit.
 _UID_BASE = 61000
 _DRAIN_AFTER_EXIT_S = 0.5
+_PRELOAD_SECONDS = 60  # allowance for importing the preload modules once per session
 
 
 @dataclass(frozen=True)
@@ -100,65 +101,87 @@ def isolation() -> dict:
         ns = [unshare, "--pid", "--fork", "--kill-child", "--net", "--mount-proc"]
         candidates.append((ns if drop_user else ns[:1] + ["--user", "--map-root-user"] + ns[1:], True))
     candidates.append(([], False))
+    failures = []
     for prefix, namespaces in candidates:
         plan = {"prefix": prefix, "network": namespaces, "pid_namespace": namespaces, "drop_user": drop_user}
-        result = _execute(plan, ["import socket"], "", Limits(timeout_s=20), slot=0)
+        result = _session(plan, [Program(["import socket"])], "", Limits(timeout_s=20), slot=0)[0]
         if result.verdict == "passed":
             return plan
-    raise RuntimeError(f"the sandbox cannot start Python ({sys.executable}) on this machine: "
-                       f"{result.error_type}: {result.error_message} {result.stderr[-300:]}")
+        failures.append(f"{result.error_type}: {result.error_message} {result.stderr[-300:]}")
+    raise RuntimeError(f"the sandbox cannot start Python ({sys.executable}) on this machine: {failures}")
+
+
+@dataclass(frozen=True)
+class Program:
+    """Chunks run in order in one namespace, after ``setup`` (e.g. the imports a harness provides)."""
+    chunks: Sequence[str]
+    setup: str = ""
 
 
 def run_program(chunks: str | Sequence[str], *, setup: str = "", limits: Limits = Limits(), slot: int = 0
                 ) -> RunResult:
-    """Run one program (a source string or a list of chunks) in the sandbox; never raises for the program's faults.
+    """Run one program (a source string or a list of chunks) in its own sandbox; never raises for its faults."""
+    return run_programs([Program([chunks] if isinstance(chunks, str) else list(chunks), setup)],
+                        limits=limits, slot=slot)[0]
 
-    ``setup`` runs first in the same namespace (e.g. the imports a harness provides); if it fails the verdict is
-    ``error`` with its exception."""
-    if isinstance(chunks, str):
-        chunks = [chunks]
-    return _execute(isolation(), list(chunks), setup, limits, slot)
+
+def run_programs(programs: Sequence[Program], *, preload: str = "", limits: Limits = Limits(), slot: int = 0
+                 ) -> list[RunResult]:
+    """Run programs one after the other in one sandbox session (see the module docstring)."""
+    return _session(isolation(), list(programs), preload, limits, slot)
 
 
 class SandboxPool:
-    """Runs many programs in parallel, each in its own sandbox (``workers`` at a time, default: CPU count)."""
+    """Runs many programs, ``workers`` sessions in parallel (default: CPU count), ``batch`` programs per session.
 
-    def __init__(self, workers: int | None = None, limits: Limits = Limits()):
-        self.workers = workers or os.cpu_count() or 1
+    Programs of one session run one at a time, each in a fresh forked process and working directory after the
+    session imported ``preload`` once; they share the session's user id and namespaces."""
+
+    def __init__(self, workers: int | None = None, limits: Limits = Limits(), *, preload: str = "",
+                 batch: int = 16):
+        self.workers = os.cpu_count() or 1 if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self.limits = limits
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        self.limits, self.preload, self.batch = limits, preload, batch
         self._slots = list(range(self.workers))
         self._lock = threading.Lock()
 
-    def _run(self, job: tuple) -> RunResult:
-        chunks, setup = job
+    def _run(self, programs: list[Program]) -> list[RunResult]:
         with self._lock:
             slot = self._slots.pop()
         try:
-            return run_program(chunks, setup=setup, limits=self.limits, slot=slot)
+            return run_programs(programs, preload=self.preload, limits=self.limits, slot=slot)
         finally:
             with self._lock:
                 self._slots.append(slot)
 
-    def map(self, programs: Iterable[tuple[Sequence[str], str]]) -> Iterator[RunResult]:
-        """Results in input order, for ``(chunks, setup)`` pairs."""
+    def map(self, programs: Iterable[Program]) -> Iterator[RunResult]:
+        """Results in input order."""
+        programs = list(programs)
         isolation()  # probe once, before the threads start
+        batches = [programs[i:i + self.batch] for i in range(0, len(programs), self.batch)]
         with ThreadPoolExecutor(self.workers) as executor:
-            yield from executor.map(self._run, programs)
+            for results in executor.map(self._run, batches):
+                yield from results
 
 
-# --- one run -------------------------------------------------------------------------------------------------
+# --- one session ---------------------------------------------------------------------------------------------
 def _environment(workdir: str) -> dict:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _set_limits(limits: Limits) -> None:
-    """Runs in the child between fork and exec: limits are inherited by everything it starts."""
-    cpu = limits.cpu_s or int(limits.timeout_s) + 2
+def _cpu_seconds(limits: Limits) -> int:
+    return limits.cpu_s or int(limits.timeout_s) + 2
+
+
+def _set_limits(limits: Limits, session_cpu: int) -> None:
+    """Runs in the child between fork and exec: limits are inherited by everything it starts (each program's
+    worker lowers the CPU limit to its own share)."""
     memory = limits.memory_mb * 2 ** 20
-    for name, value in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, (memory, memory)),
+    for name, value in ((resource.RLIMIT_CPU, (session_cpu, session_cpu + 1)), (resource.RLIMIT_AS, (memory, memory)),
                         (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
                         (resource.RLIMIT_FSIZE, (limits.max_file_mb * 2 ** 20,) * 2),
                         (resource.RLIMIT_NOFILE, (limits.max_open_files,) * 2), (resource.RLIMIT_CORE, (0, 0))):
@@ -173,20 +196,23 @@ def _command(plan: dict, slot: int) -> list[str]:
     return command + [sys.executable, "-I", "-c", _DRIVER]
 
 
-def _execute(plan: dict, chunks: list[str], setup: str, limits: Limits, slot: int) -> RunResult:
+def _session(plan: dict, programs: list[Program], preload: str, limits: Limits, slot: int) -> list[RunResult]:
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="tranx-sandbox-")
     report_read, report_write = os.pipe()
+    job = {"programs": [{"chunks": list(p.chunks), "setup": p.setup} for p in programs], "preload": preload,
+           "chunk_timeout": limits.chunk_timeout_s, "program_timeout": limits.timeout_s,
+           "cpu_seconds": _cpu_seconds(limits), "output_bytes": limits.output_bytes, "report_fd": report_write}
+    # The wall clock of the whole session: the preload, then each program's own limit.
+    session_seconds = _PRELOAD_SECONDS + len(programs) * (limits.timeout_s + 1)
     try:
         if plan["drop_user"]:
             os.chown(workdir, _UID_BASE + slot, _UID_BASE + slot)
-        job = {"chunks": chunks, "setup": setup, "chunk_timeout": limits.chunk_timeout_s,
-               "report_fd": report_write}
         try:
             process = subprocess.Popen(
                 _command(plan, slot), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=workdir, env=_environment(workdir), pass_fds=(report_write,), start_new_session=True,
-                preexec_fn=functools.partial(_set_limits, limits))
+                preexec_fn=functools.partial(_set_limits, limits, int(session_seconds) + 1))
         finally:
             os.close(report_write)
         try:
@@ -194,27 +220,32 @@ def _execute(plan: dict, chunks: list[str], setup: str, limits: Limits, slot: in
             process.stdin.close()
         except BrokenPipeError:
             pass
-        streams, timed_out = _collect(process, report_read, limits, started)
+        report, stderr, session_timed_out = _collect(process, report_read, started + session_seconds)
     finally:
         os.close(report_read)
         shutil.rmtree(workdir, ignore_errors=True)
-    result = _verdict(streams, process.returncode, timed_out, len(chunks), limits)
-    result.seconds = round(time.monotonic() - started, 4)
-    return result
+    records: dict[int, list[dict]] = {i: [] for i in range(len(programs))}
+    for line in report.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("program") in records:
+            records[record["program"]].append(record)
+    lost = "session timed out" if session_timed_out else f"sandbox session ended: {stderr[-300:]}"
+    return [_verdict(records[i], len(p.chunks), limits, lost) for i, p in enumerate(programs)]
 
 
-def _collect(process: subprocess.Popen, report_fd: int, limits: Limits, started: float) -> tuple[dict, bool]:
-    """Read stdout, stderr and the report channel until they close, the process has ended (plus a short drain)
-    or the wall clock runs out; then kill the process group. Returns the captured bytes and whether it timed out."""
-    caps = {"stdout": limits.output_bytes, "stderr": limits.output_bytes, "report": 1 << 20}
-    buffers = {name: bytearray() for name in caps}
-    seen = {name: 0 for name in caps}
+def _collect(process: subprocess.Popen, report_fd: int, deadline: float) -> tuple[bytes, str, bool]:
+    """Read the report channel (and the session's own stderr) until they close, the session has ended (plus a
+    short drain) or the deadline; then kill the process group. Returns (report, stderr, timed out)."""
+    buffers = {"report": bytearray(), "stderr": bytearray()}
+    caps = {"report": 64 << 20, "stderr": 1 << 16}
     selector = selectors.DefaultSelector()
-    for name, fd in (("stdout", process.stdout.fileno()), ("stderr", process.stderr.fileno()),
-                     ("report", report_fd)):
+    for name, fd in (("report", report_fd), ("stderr", process.stderr.fileno()), ("stdout", process.stdout.fileno())):
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ, name)
-    deadline, ended_at, timed_out = started + limits.timeout_s, None, False
+    ended_at, timed_out = None, False
     while selector.get_map():
         now = time.monotonic()
         if ended_at is None and process.poll() is not None:
@@ -230,25 +261,17 @@ def _collect(process: subprocess.Popen, report_fd: int, limits: Limits, started:
                 continue
             if not data:
                 selector.unregister(key.fd)
-                continue
-            name = key.data
-            seen[name] += len(data)
-            room = caps[name] - len(buffers[name])
-            if room > 0:
-                buffers[name] += data[:room]
+            elif key.data in buffers and len(buffers[key.data]) < caps[key.data]:
+                buffers[key.data] += data
     selector.close()
-    _kill_group(process)
-    for stream in (process.stdout, process.stderr):
-        stream.close()
-    return {name: (bytes(buffers[name]), seen[name] > caps[name]) for name in caps}, timed_out
-
-
-def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
+    for stream in (process.stdout, process.stderr):
+        stream.close()
+    return bytes(buffers["report"]), buffers["stderr"].decode("utf-8", "replace"), timed_out
 
 
 def _signal_name(number: int) -> str:
@@ -258,20 +281,13 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _verdict(streams: dict, returncode: int, timed_out: bool, n_chunks: int, limits: Limits) -> RunResult:
-    records = []
-    for line in streams["report"][0].decode("utf-8", "replace").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+def _verdict(records: list[dict], n_chunks: int, limits: Limits, lost: str) -> RunResult:
     chunk_records = [r for r in records if "chunk" in r]
-    result = RunResult("error", chunks=[r["outcome"] for r in chunk_records],
-                       stdout=streams["stdout"][0].decode("utf-8", "replace"),
-                       stderr=streams["stderr"][0].decode("utf-8", "replace"),
-                       output_truncated=streams["stdout"][1] or streams["stderr"][1])
+    end = next((r for r in records if "exit" in r), None)
+    result = RunResult("error", chunks=[r["outcome"] for r in chunk_records])
+    if end is not None:
+        result.stdout, result.stderr, result.output_truncated = end["stdout"], end["stderr"], end["truncated"]
     setup = next((r["setup"] for r in records if "setup" in r), None)
-    exit_record = next((r["exit"] for r in records if "exit" in r), None)
     done = any(r.get("done") for r in records)
     syntax = next((r for r in chunk_records if r["kind"] == "syntax"), None)
     failure = next((r for r in chunk_records if r["kind"] != "ok"), None)
@@ -284,25 +300,25 @@ def _verdict(streams: dict, returncode: int, timed_out: bool, n_chunks: int, lim
         result.error_type, result.error_message = failure["outcome"], failure["message"]
     elif done and len(chunk_records) == n_chunks:
         result.verdict = "passed"
-    elif timed_out:
+    elif end is None:
+        result.verdict, result.error_type, result.error_message = "killed", "SessionLost", lost
+    elif end["timed_out"]:
         result.verdict, result.error_type = "timeout", "WallClock"
         result.error_message = f"no result within {limits.timeout_s:g} s"
     else:
-        _ended_early(result, exit_record, returncode)
+        _ended_early(result, end["exit"])
     return result
 
 
-def _ended_early(result: RunResult, exit_record: dict | None, returncode: int) -> None:
+def _ended_early(result: RunResult, ended: dict) -> None:
     """The worker stopped before finishing its chunks: by a signal, or by exiting (``os._exit``)."""
-    signal_number = (exit_record or {}).get("signal")
-    if signal_number is None and exit_record is None and returncode is not None and returncode < 0:
-        signal_number = -returncode  # no supervisor record: the whole sandbox was killed
-    if signal_number == signal.SIGXCPU:
+    number = ended.get("signal")
+    if number == signal.SIGXCPU:
         result.verdict, result.error_type, result.error_message = "timeout", "SIGXCPU", "CPU time limit"
-    elif signal_number is not None:
-        result.verdict, result.error_type = "killed", _signal_name(signal_number)
+    elif number is not None:
+        result.verdict, result.error_type = "killed", _signal_name(number)
         result.error_message = {signal.SIGXFSZ: "file size limit", signal.SIGKILL: "killed",
-                                signal.SIGSEGV: "segmentation fault (stack overflow?)"}.get(signal_number, "")
+                                signal.SIGSEGV: "segmentation fault (stack overflow?)"}.get(number, "")
     else:
-        code = (exit_record or {}).get("code", returncode)
-        result.error_type, result.error_message = "EarlyExit", f"the program exited (status {code}) before its end"
+        result.error_type = "EarlyExit"
+        result.error_message = f"the program exited (status {ended.get('code')}) before its end"

@@ -1,8 +1,9 @@
 """Score a JSON Lines predictions file against references with the official metrics.
 
 Each line of the predictions file is a JSON object ``{"id": "test/17", "prediction": "..."}`` (other fields are
-ignored), or carries ``"predictions": [...]`` (an n-best list; the first entry is the top-1, an empty list counts as
-an empty prediction).  ``"prediction"`` wins when both are present.
+ignored), or carries ``"predictions": [...]`` (an n-best list or n samples; the first entry is the top-1, an empty
+list counts as an empty prediction).  For scoring, ``"prediction"`` wins when both are present; for execution
+(``samples=True``) every entry of ``"predictions"`` is a candidate.
 
 Problems are reported, never raised: references with no prediction are scored as empty predictions and listed in
 ``missing_ids``; ids not in the references (``unknown_ids``), repeated ids (``duplicate_ids``, the first line is
@@ -21,7 +22,7 @@ from typing import Callable, Hashable, Mapping
 
 from tranx.metrics import conala_scores, django_scores
 
-__all__ = ["ScoreReport", "score_predictions", "DATASETS"]
+__all__ = ["DATASETS", "PredictionFile", "ScoreReport", "read_predictions", "score_predictions"]
 
 DATASETS = ("conala", "codeinsight", "django")
 
@@ -52,8 +53,10 @@ class ScoreReport:
         return out
 
 
-def _parse_line(raw: bytes) -> tuple[str, str] | str:
-    """Return ``(id, prediction)`` or a string saying why the line is malformed."""
+def _parse_line(raw: bytes, samples: bool) -> tuple[str, list[str]] | str:
+    """Return ``(id, candidates)`` or a string saying why the line is malformed. For scoring (``samples``
+    False) the candidate is ``prediction``, else the first of ``predictions``; for execution (``samples``
+    True) the candidates are all of ``predictions`` when present, else ``[prediction]``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -67,21 +70,60 @@ def _parse_line(raw: bytes) -> tuple[str, str] | str:
     ex_id = obj.get("id")
     if not isinstance(ex_id, str):
         return "missing 'id'" if ex_id is None else f"'id' is not a string (got {type(ex_id).__name__})"
+    if "predictions" in obj and (samples or "prediction" not in obj):
+        preds = obj["predictions"]
+        if not isinstance(preds, list):
+            return f"'predictions' is not a list (got {type(preds).__name__})"
+        bad = next((i for i, p in enumerate(preds) if not isinstance(p, str)), None)
+        if bad is not None:
+            return f"'predictions[{bad}]' is not a string (got {type(preds[bad]).__name__})"
+        return ex_id, (preds if samples else preds[:1]) or [""]
     if "prediction" in obj:
         pred = obj["prediction"]
         if not isinstance(pred, str):
             return f"'prediction' is not a string (got {type(pred).__name__})"
-        return ex_id, pred
-    if "predictions" in obj:
-        preds = obj["predictions"]
-        if not isinstance(preds, list):
-            return f"'predictions' is not a list (got {type(preds).__name__})"
-        if not preds:
-            return ex_id, ""
-        if not isinstance(preds[0], str):
-            return f"'predictions[0]' is not a string (got {type(preds[0]).__name__})"
-        return ex_id, preds[0]
+        return ex_id, [pred]
     return "missing 'prediction'"
+
+
+@dataclass
+class PredictionFile:
+    """The well-formed candidates of a predictions file, by id, and what was skipped (1-based line numbers)."""
+    candidates: dict[str, list[str]]
+    unknown_ids: list[dict]  # {"line", "id"}
+    duplicate_ids: list[dict]  # {"line", "id", "first_line"}
+    malformed_lines: list[dict]  # {"line", "reason"}
+
+
+def read_predictions(path: str | PathLike, known_ids, *, samples: bool = False) -> PredictionFile:
+    """Read a predictions file (see the module docstring); ``known_ids`` decides what is unknown."""
+    p = Path(path)
+    if not p.is_file():
+        if not p.exists():
+            raise FileNotFoundError(f"predictions file not found: {p}")
+        raise IsADirectoryError(f"predictions path is not a file: {p}")
+    known = set(known_ids)
+    out = PredictionFile({}, [], [], [])
+    first_line: dict[str, int] = {}
+    # Split on b"\n" only: str.splitlines would also split on U+2028 etc., which JSON allows raw inside strings.
+    for lineno, raw in enumerate(p.read_bytes().split(b"\n"), start=1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        parsed = _parse_line(raw, samples)
+        if isinstance(parsed, str):
+            out.malformed_lines.append({"line": lineno, "reason": parsed})
+            continue
+        ex_id, candidates = parsed
+        if ex_id not in known:
+            out.unknown_ids.append({"line": lineno, "id": ex_id})
+        elif ex_id in out.candidates:
+            out.duplicate_ids.append({"line": lineno, "id": ex_id, "first_line": first_line[ex_id]})
+        else:
+            out.candidates[ex_id] = candidates
+            first_line[ex_id] = lineno
+    return out
 
 
 def score_predictions(
@@ -100,37 +142,8 @@ def score_predictions(
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     if canonicalize is not None and ds != "django":
         raise ValueError("canonicalize is only used for the django dataset")
-    p = Path(path)
-    if not p.is_file():
-        if not p.exists():
-            raise FileNotFoundError(f"predictions file not found: {p}")
-        raise IsADirectoryError(f"predictions path is not a file: {p}")
-    data = p.read_bytes()
-
-    preds: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    unknown: list[dict] = []
-    duplicates: list[dict] = []
-    malformed: list[dict] = []
-    # Split on b"\n" only: str.splitlines would also split on U+2028 etc., which JSON allows raw inside strings.
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if not raw.strip():
-            continue
-        parsed = _parse_line(raw)
-        if isinstance(parsed, str):
-            malformed.append({"line": lineno, "reason": parsed})
-            continue
-        ex_id, pred = parsed
-        if ex_id not in references:
-            unknown.append({"line": lineno, "id": ex_id})
-        elif ex_id in preds:
-            duplicates.append({"line": lineno, "id": ex_id, "first_line": first_line[ex_id]})
-        else:
-            preds[ex_id] = pred
-            first_line[ex_id] = lineno
-
+    read = read_predictions(path, references)
+    preds = {ex_id: candidates[0] for ex_id, candidates in read.candidates.items()}
     ids = list(references)
     missing = [i for i in ids if i not in preds]
     hyps = [preds.get(i, "") for i in ids]
@@ -141,13 +154,13 @@ def score_predictions(
         scores = conala_scores(hyps, refs)
     return ScoreReport(
         dataset=ds,
-        path=str(p),
+        path=str(path),
         bleu=scores["bleu"],
         exact_match=scores["exact_match"],
         n=len(ids),
         scored=len(preds),
         missing_ids=missing,
-        unknown_ids=unknown,
-        duplicate_ids=duplicates,
-        malformed_lines=malformed,
+        unknown_ids=read.unknown_ids,
+        duplicate_ids=read.duplicate_ids,
+        malformed_lines=read.malformed_lines,
     )

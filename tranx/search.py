@@ -170,13 +170,18 @@ def greedy_search(model: TranxModel, system: TransitionSystem, words: list[list[
 
 def sample(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, num_samples: int = 1,
            max_steps: int = 150, token_check: TokenCheck | None = None, generator: torch.Generator | None = None,
-           encoder=None) -> list[list[Result]]:
+           encoder=None, top_k: int | None = None, temperature: float = 1.0) -> list[list[Result]]:
     """Ancestral sampling from the grammar-masked distribution; up to `num_samples` per intent (samples
-    that hit the step limit are dropped)."""
+    that hit the step limit are dropped). `top_k` keeps the k most probable actions per step (None: all;
+    with a large token vocabulary all is slow), `temperature` divides the log-probabilities."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+
     def choose(candidates):
-        weights = torch.tensor([math.exp(lp) for lp, _ in candidates])
+        best = candidates[0][0]  # candidates are sorted, best first: subtract it for stable exponentials
+        weights = torch.tensor([math.exp((lp - best) / temperature) for lp, _ in candidates])
         return int(torch.multinomial(weights, 1, generator=generator))
-    return _walk(model, system, words, choose, num_samples, None, max_steps, token_check, encoder)
+    return _walk(model, system, words, choose, num_samples, top_k, max_steps, token_check, encoder)
 
 
 def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: int, token_check,

@@ -30,7 +30,7 @@ from .errors import ConversionError, TranxError
 from .io import atomic_folder
 from .languages import get_language
 from .model import TranxModel
-from .search import beam_search
+from .search import beam_search, sample
 from .transition import TransitionSystem
 from .vocab import Vocab
 
@@ -100,6 +100,38 @@ class Translator:
                                       token_check=self.language.token_ok)
             for (_, slots, intent), hypotheses in zip(chunk, results):
                 out.append(self._candidates(hypotheses, slots, intent, n_best))
+        return out[0] if single else out
+
+    def sample(self, intents, *, num_samples: int = 10, top_k: int | None = 50, temperature: float = 1.0,
+               seed: int | None = None, batch_size: int = 32, max_steps: int | None = None):
+        """Ancestral samples from the model (for pass@k and RL): exactly `num_samples` per intent, in sampling
+        order, duplicates kept; a sample that hits the step limit or does not parse has `code` "" (a failure
+        for pass@k, not a dropped draw). One intent -> a list of candidates; a list -> a list of those lists."""
+        single = isinstance(intents, (str, bytes))
+        if not single and not isinstance(intents, (list, tuple)):
+            raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
+        if num_samples < 1 or (top_k is not None and top_k < 1) or not temperature > 0:
+            raise TranxError("num_samples and top_k must be at least 1 and temperature positive")
+        batch = [intents] if single else list(intents)
+        prepared = [self._prepare(intent) for intent in batch]
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        out = []
+        for start in range(0, len(prepared), max(1, batch_size // num_samples)):
+            chunk = prepared[start:start + max(1, batch_size // num_samples)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = sample(self.model, self.system, [w for w, _, _ in chunk], num_samples=num_samples,
+                                 max_steps=max_steps or self.config.train.max_decode_steps,
+                                 token_check=self.language.token_ok, generator=generator, top_k=top_k,
+                                 temperature=temperature)
+            for (_, slots, intent), drawn in zip(chunk, results):
+                candidates = []
+                for result in drawn:
+                    code = self.to_code(result.hypothesis.tree(), slots)
+                    ok = code is not None and not _leftover_slot(code, intent)
+                    candidates.append(Candidate(code if ok else "", result.score))
+                candidates += [Candidate("", float("-inf"))] * (num_samples - len(candidates))
+                out.append(candidates)
         return out[0] if single else out
 
     def _candidates(self, results, slots, intent: str, n_best: int) -> list[Candidate]:

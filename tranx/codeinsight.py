@@ -1,0 +1,225 @@
+"""Execution-based evaluation on CodeInsight: the authors' harness, run in the sandbox, and pass@k.
+
+The authors' semantics (``../shared/data/codeinsight/README.md``): for each test file of a problem the program is
+``PREFIX + "\\n" + code + "\\n" + test_file``, executed in one namespace shared by the problem's test files that
+starts as ``{"np": numpy, "pd": pandas, "sklearn": sklearn}``; each test file gets 10 s; the problem passes only
+when every test file passes. Here each candidate of a problem is one sandboxed program whose chunks are those
+test-file programs (the namespace seed is the program's ``setup``); the prefix modules are imported once per
+sandbox session and inherited by each forked program.
+
+Outcome classes (CodeRL's, the rewards RL will use): ``does_not_parse`` (no code, or code that Python cannot
+parse), ``runtime_error`` (an exception other than a failed assertion, a timeout, memory, killed),
+``tests_fail`` (an assertion failed) and ``pass``.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tqdm import tqdm
+
+from .errors import TranxError
+from .io import write_json
+from .sandbox import Limits, Program, SandboxPool
+
+__all__ = ["OUTCOMES", "PREFIX", "Problem", "ProblemResult", "execute", "load_problems", "outcome_of",
+           "pass_at_k", "reference_failures", "summarize"]
+
+PREFIX = ("import numpy\nimport math\nimport pandas\nimport string\nimport datetime\nimport json\nimport itertools\n"
+          "import random\nimport functools\nimport collections\nimport sklearn\nimport bs4\nimport re\n")
+#: The authors' globals dict {"np": numpy, "pd": pandas, "sklearn": sklearn}, as code run before the tests.
+SETUP = "import numpy as np\nimport pandas as pd\nimport sklearn\n"
+TEST_FILE_SECONDS = 10.0
+OUTCOMES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
+_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "beautifulsoup4")
+_HARNESS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    intent: str
+    reference: str
+    tests: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+@dataclass
+class ProblemResult:
+    id: str
+    outcomes: list[str]  # one per candidate, from OUTCOMES
+    verdicts: list[str] = field(default_factory=list)  # the sandbox verdict per candidate ("" if not run)
+    errors: list[str] = field(default_factory=list)  # "ErrorType: message" per candidate ("" if none)
+
+    @property
+    def passed(self) -> int:
+        return self.outcomes.count("pass")
+
+
+def load_problems(split: str, data_root: str | os.PathLike | None = None) -> list[Problem]:
+    """CodeInsight ``split`` (``train`` or ``test``) as problems with their reference and test files."""
+    from preprocess.datasets import load_examples
+    if split not in ("train", "test"):
+        raise TranxError(f"CodeInsight has the splits train and test, not {split!r}")
+    return [Problem(e.id, e.intent, e.code, tuple(e.meta["unit_tests"]), tuple(e.meta.get("labels") or ()))
+            for e in load_examples("codeinsight", split, data_root)]
+
+
+def outcome_of(verdict: str) -> str:
+    if verdict == "passed":
+        return "pass"
+    if verdict == "failed":
+        return "tests_fail"
+    if verdict == "syntax_error":
+        return "does_not_parse"
+    return "runtime_error"
+
+
+def _parses(code) -> bool:
+    if not isinstance(code, str) or not code.strip():
+        return False
+    try:
+        ast.parse(code)  # parsing never runs the code
+        return True
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+
+
+def _program(problem: Problem, code: str) -> Program:
+    return Program([PREFIX + "\n" + code + "\n" + test for test in problem.tests], setup=SETUP)
+
+
+def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]], *, workers: int | None = None,
+            timeout: float = TEST_FILE_SECONDS, memory_mb: int = 4096, progress: bool | None = None
+            ) -> list[ProblemResult]:
+    """Run every candidate of every problem under the harness; problems without predictions are skipped.
+
+    ``timeout`` is per test file (the authors' 10 s); a candidate's wall-clock limit is that times its number of
+    test files, plus a second."""
+    todo = [p for p in problems if p.id in predictions]
+    most_tests = max((len(p.tests) for p in todo), default=1)
+    limits = Limits(timeout_s=timeout * max(most_tests, 1) + 1, chunk_timeout_s=timeout, memory_mb=memory_mb,
+                    output_bytes=2048)
+    results = {p.id: ProblemResult(p.id, [], [], []) for p in todo}
+    jobs, slots = [], []
+    for problem in todo:
+        for code in predictions[problem.id]:
+            result = results[problem.id]
+            if _parses(code):
+                jobs.append(_program(problem, code))
+                slots.append((problem.id, len(result.outcomes)))
+                result.outcomes.append("")
+                result.verdicts.append("")
+                result.errors.append("")
+            else:
+                result.outcomes.append("does_not_parse")
+                result.verdicts.append("")
+                result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
+    pool = SandboxPool(workers, limits, preload=PREFIX, batch=16)
+    bar = tqdm(total=len(jobs), desc="execute", unit="program", disable=None if progress is None else not progress,
+               leave=False)
+    with bar:
+        for (problem_id, index), run in zip(slots, pool.map(jobs)):
+            result = results[problem_id]
+            result.verdicts[index] = run.verdict
+            result.outcomes[index] = outcome_of(run.verdict)
+            if run.error_type:
+                result.errors[index] = f"{run.error_type}: {run.error_message}"[:300]
+            bar.update(1)
+    return [results[p.id] for p in todo]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c pass (Chen et al., 2021): 1 - C(n-c, k) / C(n, k)."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"pass@k needs 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per problem, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+# --- reference check ------------------------------------------------------------------------------------------
+def _fingerprint(problems: Sequence[Problem]) -> str:
+    digest = hashlib.sha256()
+    for p in problems:
+        digest.update(json.dumps([p.id, p.reference, p.tests]).encode("utf-8"))
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    digest.update(json.dumps([_HARNESS_VERSION, platform.python_version(), versions]).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def _cache_folder() -> Path:
+    return Path(os.environ.get("TRANX_CACHE") or Path.home() / ".cache" / "tranx")
+
+
+def reference_failures(problems: Sequence[Problem], *, workers: int | None = None, progress: bool | None = None,
+                       use_cache: bool = True) -> dict[str, str]:
+    """{problem id: why its reference fails} in this environment (library drift, missing modules, ...).
+
+    The result is cached (``$TRANX_CACHE``, default ``~/.cache/tranx``) under a key made of the problems, the
+    Python and library versions and the harness version, so a new environment re-checks."""
+    path = _cache_folder() / f"codeinsight-reference-{_fingerprint(problems)}.json"
+    if use_cache and path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))["failures"]
+        except (ValueError, KeyError, OSError):
+            pass  # a damaged cache file is recomputed
+    results = execute(problems, {p.id: [p.reference] for p in problems}, workers=workers, progress=progress)
+    failures = {r.id: r.errors[0] or r.verdicts[0] for r in results if r.outcomes[0] != "pass"}
+    try:
+        write_json(path, {"python": sys.version.split()[0], "problems": len(problems), "failures": failures})
+    except OSError:
+        pass  # a read-only home only costs a re-check next time
+    return failures
+
+
+# --- summary ---------------------------------------------------------------------------------------------------
+def summarize(problems: Sequence[Problem], results: Sequence[ProblemResult], excluded: Mapping[str, str],
+              ks: Sequence[int] = (1, 5, 10)) -> dict:
+    """pass@k over the problems whose reference passes, outcome counts over all their candidates, per label."""
+    by_id = {r.id: r for r in results}
+    scored = [p for p in problems if p.id not in excluded]
+    missing = [p.id for p in scored if p.id not in by_id or not by_id[p.id].outcomes]
+    samples = {len(by_id[p.id].outcomes) for p in scored if p.id not in missing}
+    n = min(samples) if samples else 0
+    absent = ProblemResult("", ["does_not_parse"] * max(n, 1))  # a missing prediction is a failed candidate
+    rows = [(p, by_id[p.id] if p.id not in missing else absent) for p in scored]
+
+    def rate(subset, k):
+        values = [pass_at_k(len(r.outcomes), r.passed, k) for _, r in subset]
+        return round(100 * sum(values) / len(values), 2) if values else 0.0
+
+    usable_ks = [k for k in ks if k <= max(n, 1)]
+    summary = {"problems": len(problems), "total": len(scored), "excluded": len(excluded),
+               "passed": sum(1 for _, r in rows if r.passed > 0),  # problems with a passing candidate
+               "samples_per_problem": n, "missing": len(missing)}
+    for k in usable_ks:
+        summary[f"pass@{k}"] = rate(rows, k)
+    counts = {name: 0 for name in OUTCOMES}
+    for _, r in rows:
+        for outcome in r.outcomes:
+            counts[outcome] += 1
+    summary["outcomes"] = counts
+    labels: dict[str, list] = {}
+    for p, r in rows:
+        for label in p.labels:
+            labels.setdefault(label, []).append((p, r))
+    summary["labels"] = {label: {"total": len(subset), **{f"pass@{k}": rate(subset, k) for k in usable_ks}}
+                         for label, subset in sorted(labels.items())}
+    return summary
