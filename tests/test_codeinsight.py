@@ -158,3 +158,18 @@ def test_execute_missing_predictions_file(data_root, tmp_path, capsys):
     status, _, err = _run(capsys, "execute", str(tmp_path / "nope.jsonl"), "--dataset", "codeinsight", "--split",
                           "test", "--data-root", str(data_root))
     assert status != 0 and "not found" in err and "nope.jsonl" in err
+
+
+def test_identical_candidates_run_once_and_share_the_outcome(monkeypatch):
+    ran = []
+    real_map = codeinsight.SandboxPool.map
+
+    def counting_map(self, programs):
+        programs = list(programs)
+        ran.extend(programs)
+        return real_map(self, programs)
+    monkeypatch.setattr(codeinsight.SandboxPool, "map", counting_map)
+    wrong = "def test(lst0):\n    return lst0\n"
+    (result,) = execute([ADD], {"test/0": [wrong, ADD.reference, wrong, "", ADD.reference]}, workers=2)
+    assert result.outcomes == ["tests_fail", "pass", "tests_fail", "does_not_parse", "pass"]
+    assert len(ran) == 2

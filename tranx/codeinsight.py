@@ -110,30 +110,34 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
     limits = Limits(timeout_s=timeout * max(most_tests, 1) + 1, chunk_timeout_s=timeout, memory_mb=memory_mb,
                     output_bytes=2048)
     results = {p.id: ProblemResult(p.id, [], [], []) for p in todo}
-    jobs, slots = [], []
+    jobs, slots = [], []  # slots[j]: the (problem id, candidate indices) that job j decides
     for problem in todo:
+        result, first = results[problem.id], {}
         for code in predictions[problem.id]:
-            result = results[problem.id]
-            if _parses(code):
-                jobs.append(_program(problem, code))
-                slots.append((problem.id, len(result.outcomes)))
-                result.outcomes.append("")
-                result.verdicts.append("")
+            index = len(result.outcomes)
+            result.outcomes.append("does_not_parse")
+            result.verdicts.append("")
+            if not _parses(code):
+                result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
+            elif code in first:  # identical samples are run once (the tests are deterministic)
+                slots[first[code]][1].append(index)
                 result.errors.append("")
             else:
-                result.outcomes.append("does_not_parse")
-                result.verdicts.append("")
-                result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
+                first[code] = len(jobs)
+                jobs.append(_program(problem, code))
+                slots.append((problem.id, [index]))
+                result.errors.append("")
     pool = SandboxPool(workers, limits, preload=PREFIX, batch=16)
     bar = tqdm(total=len(jobs), desc="execute", unit="program", disable=None if progress is None else not progress,
                leave=False)
     with bar:
-        for (problem_id, index), run in zip(slots, pool.map(jobs)):
+        for (problem_id, indices), run in zip(slots, pool.map(jobs)):
             result = results[problem_id]
-            result.verdicts[index] = run.verdict
-            result.outcomes[index] = outcome_of(run.verdict)
-            if run.error_type:
-                result.errors[index] = f"{run.error_type}: {run.error_message}"[:300]
+            for index in indices:
+                result.verdicts[index] = run.verdict
+                result.outcomes[index] = outcome_of(run.verdict)
+                if run.error_type:
+                    result.errors[index] = f"{run.error_type}: {run.error_message}"[:300]
             bar.update(1)
     return [results[p.id] for p in todo]
 

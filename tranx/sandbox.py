@@ -18,7 +18,11 @@ are refused) the program runs with the limits and the scrubbed environment only 
 ``network: False``: it can then reach the network and signal processes of the same user.
 
 A *program* is a list of chunks executed in order in one namespace (CodeInsight: prefix + solution + one test
-file per chunk). Verdicts: ``passed`` (every chunk ran to its end), ``failed`` (an AssertionError),
+file per chunk). Programs run in *sessions*: one sandboxed Python imports the ``preload`` modules once, then runs
+the session's programs one after the other, each in a freshly forked process with its own working directory,
+output files, CPU and wall-clock limits; whatever a program leaves running is killed before the next starts.
+Programs of one session share its user id and namespaces (``SandboxPool`` runs sessions in parallel, each with
+its own user id). The limits in ``Limits`` are per program. Verdicts: ``passed`` (every chunk ran to its end), ``failed`` (an AssertionError),
 ``error`` (another exception, ``sys.exit`` included, or the program left before its chunks were done),
 ``timeout`` (wall clock, chunk alarm or CPU limit), ``memory`` (MemoryError), ``killed`` (ended by a signal),
 ``syntax_error`` (a chunk does not compile). The first failing chunk decides.

@@ -14,6 +14,7 @@ chunk's outcome, then ``done``.
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -187,6 +188,12 @@ def main():
         stderr, err_cut = _output(output_base + ".stderr", job["output_bytes"])
         _report(fd, {"program": index, "exit": ended, "timed_out": timed_out, "stdout": stdout, "stderr": stderr,
                      "truncated": out_cut or err_cut})
+        shutil.rmtree(folder, ignore_errors=True)  # a long session must not pile up its programs' files
+        for suffix in (".stdout", ".stderr"):
+            try:
+                os.remove(output_base + suffix)
+            except OSError:
+                pass
     _report(fd, {"session_done": True})
     os._exit(0)
 
