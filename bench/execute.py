@@ -1,0 +1,149 @@
+"""Throughput of the sandbox (tranx.sandbox) and of CodeInsight execution.
+
+1. Overhead per program against a bare interpreter: N runs of the trivial program ``x = 1`` through
+   ``run_program`` (one sandbox session per program), through ``run_programs`` (all N in one session: one
+   interpreter start, then a fork per program), and as ``subprocess.run([python, "-c", "x = 1"])``; ms per program
+   and the ratios sandbox/bare, all measured in this run.
+2. CodeInsight reference solutions (the test split, or its first --limit problems) through
+   ``tranx.codeinsight.execute`` with 1 and 2 workers: problems/s and outcome counts. Skipped, with a note, when
+   ``tranx.codeinsight`` cannot be imported or its data is missing.
+
+Writes bench/results/execute.json and execute.md.
+
+    python bench/execute.py [-n 50] [--limit N] [--workers 1,2] [--split test] [--data-root DIR] [--skip-codeinsight]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from tranx.io import atomic_write_text, write_json
+from tranx.sandbox import Limits, Program, isolation, run_program, run_programs
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TRIVIAL = "x = 1"
+
+
+def overhead(n: int) -> dict:
+    """Milliseconds per trivial program: bare python -c, one session per program, one session for all."""
+    limits = Limits(timeout_s=10)
+    isolation()  # the platform probe runs once, outside the timings
+    run_program(TRIVIAL, limits=limits)  # warm-up (file cache)
+    clock = time.perf_counter
+
+    t0 = clock()
+    for _ in range(n):
+        subprocess.run([sys.executable, "-c", TRIVIAL], check=True)
+    bare = clock() - t0
+
+    t0 = clock()
+    verdicts = Counter(run_program(TRIVIAL, limits=limits).verdict for _ in range(n))
+    per_session = clock() - t0
+
+    t0 = clock()
+    verdicts.update(r.verdict for r in run_programs([Program([TRIVIAL])] * n, limits=limits))
+    one_session = clock() - t0
+
+    if set(verdicts) != {"passed"}:
+        raise SystemExit(f"the trivial program did not always pass in the sandbox: {dict(verdicts)}")
+    ms = {"bare_python_c": bare / n * 1000, "run_program": per_session / n * 1000,
+          "run_programs_one_session": one_session / n * 1000}
+    return {"n": n, "ms_per_program": {k: round(v, 2) for k, v in ms.items()},
+            "ratio_vs_bare": {k: round(v / ms["bare_python_c"], 2) for k, v in ms.items() if k != "bare_python_c"}}
+
+
+def codeinsight_throughput(split: str, limit: int | None, workers: list[int], data_root: str | None) -> dict:
+    """Problems/s running every reference solution of the split (or its first ``limit`` problems)."""
+    try:
+        from tranx import codeinsight
+    except Exception as error:  # written concurrently; part 1 stands on its own
+        return {"skipped": f"tranx.codeinsight cannot be imported: {type(error).__name__}: {error}"}
+    try:
+        problems = codeinsight.load_problems(split, data_root)
+    except Exception as error:
+        return {"skipped": f"CodeInsight {split} cannot be loaded: {type(error).__name__}: {error}"}
+    if limit is not None:
+        problems = problems[:limit]
+    predictions = {p.id: [p.reference] for p in problems}
+    runs = {}
+    for count in workers:
+        t0 = time.perf_counter()
+        results = codeinsight.execute(problems, predictions, workers=count, progress=False)
+        seconds = time.perf_counter() - t0
+        outcomes = Counter(o for r in results for o in r.outcomes)
+        runs[count] = {"seconds": round(seconds, 2), "problems_per_s": round(len(problems) / seconds, 2),
+                       "outcomes": dict(sorted(outcomes.items()))}
+    return {"split": split, "problems": len(problems), "test_files": sum(len(p.tests) for p in problems),
+            "runs": {f"{w}_workers": r for w, r in runs.items()}}
+
+
+def markdown(result: dict) -> list[str]:
+    o = result["overhead"]
+    ms, ratio = o["ms_per_program"], o["ratio_vs_bare"]
+    rows = [f"Trivial program `{TRIVIAL}`, {o['n']} runs each:", "",
+            "| how | ms per program | vs bare `python -c` |", "|---|---|---|",
+            f"| bare `python -c` (subprocess.run) | {ms['bare_python_c']:.1f} | 1.00 |",
+            f"| `run_program` (one session per program) | {ms['run_program']:.1f} | {ratio['run_program']:.2f} |",
+            f"| `run_programs` (one session for all) | {ms['run_programs_one_session']:.1f} | "
+            f"{ratio['run_programs_one_session']:.2f} |", ""]
+    ci = result["codeinsight"]
+    if "skipped" in ci:
+        rows.append(f"CodeInsight: skipped ({ci['skipped']}).")
+    else:
+        rows += [f"CodeInsight {ci['split']} reference solutions: {ci['problems']} problems, "
+                 f"{ci['test_files']} test files.", "",
+                 "| workers | seconds | problems/s | outcomes |", "|---|---|---|---|"]
+        for name, run in ci["runs"].items():
+            outcomes = ", ".join(f"{k} {v}" for k, v in run["outcomes"].items())
+            rows.append(f"| {name.split('_')[0]} | {run['seconds']:.1f} | {run['problems_per_s']:.2f} | {outcomes} |")
+        rows.append("")
+    iso = result["isolation"]
+    rows.append(f"Isolation: network namespace {iso['network']}, PID namespace {iso['pid_namespace']}, "
+                f"own user id {iso['drop_user']}. {result['machine']}.")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=50, help="runs of the trivial program per method")
+    parser.add_argument("--split", default="test", help="CodeInsight split")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems of the split (default: all)")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--skip-codeinsight", action="store_true", help="only the overhead measurement")
+    parser.add_argument("--output", default="execute", help="name of the result files in bench/results/")
+    args = parser.parse_args()
+    if args.n < 1:
+        parser.error("-n must be at least 1")
+    try:
+        workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    except ValueError:
+        parser.error(f"--workers takes comma-separated integers, got {args.workers!r}")
+    if not workers or min(workers) < 1:
+        parser.error("--workers needs positive worker counts")
+    plan = isolation()
+    result = {"overhead": overhead(args.n)}
+    if args.skip_codeinsight:
+        result["codeinsight"] = {"skipped": "--skip-codeinsight"}
+    else:
+        result["codeinsight"] = codeinsight_throughput(args.split, args.limit, workers, args.data_root)
+        if "skipped" in result["codeinsight"]:
+            print(f"note: {result['codeinsight']['skipped']}", file=sys.stderr)
+    result["isolation"] = {k: plan[k] for k in ("network", "pid_namespace", "drop_user")}
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    RESULTS.mkdir(exist_ok=True)
+    write_json(RESULTS / f"{args.output}.json", result)
+    rows = markdown(result)
+    atomic_write_text(RESULTS / f"{args.output}.md", "\n".join(rows) + "\n")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
