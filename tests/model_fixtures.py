@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections import Counter
 
 import torch
 
@@ -22,7 +23,7 @@ from tranx.languages import get_language
 from tranx.model import TranxModel, build_encoder
 from tranx.transition import TransitionSystem
 from tranx.translator import Translator
-from tranx.vocab import primitive_vocab
+from tranx.vocab import Vocab, primitive_vocab
 
 TINY = dict(encoder="tiny-random", tiny_encoder_size=32, hidden_size=32, action_embed_size=16, field_embed_size=8,
             att_size=32, dropout=0.0)
@@ -63,12 +64,19 @@ def token_vocab():
     return primitive_vocab((e.actions for e in conala_examples()), cutoff=TOKEN_CUTOFF)
 
 
+@functools.lru_cache(maxsize=None)
+def word_vocab():
+    """Word units of the 40 examples seen twice or more (for `model.word_embed_size`)."""
+    return Vocab.from_counts(Counter(w for e in conala_examples() for w in e.words), cutoff=2, name="words")
+
+
 def make_model(seed: int = 0, **model_overrides) -> TranxModel:
     """A fresh tiny model (same seed, same config -> same weights), in eval mode."""
     grammar, _ = grammar_and_system()
     config = tiny_config(**model_overrides)
     torch.manual_seed(seed)
-    model = TranxModel(config, grammar, token_vocab(), build_encoder(config))
+    words = word_vocab() if config.word_embed_size else None
+    model = TranxModel(config, grammar, token_vocab(), build_encoder(config), words)
     model.eval()
     return model
 

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from model_fixtures import (conala_examples, grammar_and_system, make_model, replay_log_probs, teacher_forced_scores,
-                            tensor_examples, train)
+                            tensor_examples, tiny_config, token_vocab, train)
 from tranx.actions import GenToken, action_from_json
 from tranx.data import collate, tensorize
 from tranx.decoder import COPY, GEN, NEG, REDUCE
 from tranx.languages import get_language
-from tranx.model import step_log_probs
+from tranx.model import TranxModel, build_encoder, step_log_probs
 
 
 def valid_tables():
@@ -244,3 +244,32 @@ def test_word_lstm_switch(batch):
         # padding stays out of the BiLSTM: an example alone scores as in the padded batch
         alone = adapted.loss(collate(tensor_examples(adapted, conala_examples()[:1])))[0]
         assert torch.allclose(alone, adapted.loss(batch)[0][:1], atol=1e-4)
+
+
+def test_word_embed_switch(batch):
+    """`model.word_embed_size` joins learned embeddings of the word units to the encoder's states: another loss, and
+    an example's loss depends on the embedding of its own words only."""
+    plain, embedded = make_model(), make_model(word_embed_size=8)
+    assert plain.decoder.word_embed is None and "word_embed.weight" in embedded.decoder.state_dict()
+    words = embedded.words
+    first = conala_examples()[0].words
+    ids = embedded.word_ids([first, ["zzz-never-seen"]], len(first) + 1)
+    assert ids[0].tolist() == [words.id(w) for w in first] + [0]  # padded with <pad> = 0
+    assert ids[1].tolist() == [words.unk_id] + [0] * len(first)
+    with torch.no_grad():
+        before = embedded.loss(batch)[0]
+        assert not torch.allclose(plain.loss(batch)[0], before)
+        # a word only example 0 has, in the vocabulary: its embedding moves example 0's loss, not the others'
+        own = next(w for w in first if w in words and all(w not in ws for ws in batch.words[1:]))
+        embedded.decoder.word_embed.weight[words.id(own)] += 1.0
+        after = embedded.loss(batch)[0]
+    assert not torch.isclose(after[0], before[0])
+    others = [i for i, ws in enumerate(batch.words) if own not in ws]
+    assert others and torch.allclose(after[others], before[others])
+
+
+def test_word_embed_needs_a_vocabulary():
+    grammar, _ = grammar_and_system()
+    config = tiny_config(word_embed_size=8)
+    with pytest.raises(ValueError, match="word vocabulary"):
+        TranxModel(config, grammar, token_vocab(), build_encoder(config))

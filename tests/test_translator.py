@@ -12,9 +12,11 @@ import shutil
 
 import pytest
 
-from model_fixtures import conala_examples, trained_translator
+from model_fixtures import conala_examples, make_model, trained_translator
+from tranx.config import Config
 from tranx.errors import TranxError
 from tranx.translator import CheckpointError, Translator
+from tranx.vocab import Vocab
 
 INTENTS = [
     "sort list `my_list` by key 'name'",
@@ -218,3 +220,20 @@ def test_sampling_among_the_single_best_action_is_greedy(translator):
 def test_bad_sampling_arguments(translator, kwargs):
     with pytest.raises(TranxError, match="num_samples and top_k"):
         translator.sample(INTENTS[0], **kwargs)
+
+
+def test_word_embeddings_are_saved_and_loaded(tmp_path):
+    model = make_model(seed=2, word_embed_size=8)
+    config = Config(model=model.config)
+    config.train.max_decode_steps = 40
+    translator = Translator(config, model)
+    translator.save_pretrained(tmp_path / "words")
+    assert Vocab.load(tmp_path / "words" / "vocab" / "words.json") == model.words
+    loaded = Translator.from_pretrained(tmp_path / "words")
+    before = translator.translate(INTENTS[:3], beam_size=3, n_best=3)
+    after = loaded.translate(INTENTS[:3], beam_size=3, n_best=3)
+    assert [[(c.code, round(c.score, 5)) for c in cs] for cs in before] == \
+        [[(c.code, round(c.score, 5)) for c in cs] for cs in after]
+    (tmp_path / "words" / "vocab" / "words.json").unlink()
+    with pytest.raises(CheckpointError, match="words.json is missing"):
+        Translator.from_pretrained(tmp_path / "words")

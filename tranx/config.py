@@ -25,6 +25,10 @@ class ModelConfig:
     tiny_encoder_size: int = 32  # hidden size of the random BERT of "tiny-random" (tests, smoke runs)
     lstm_encoder_size: int = 256  # for encoder = "lstm" (the input-representation ablation)
     word_lstm: bool = False  # a trainable BiLSTM over the encoder's word states (order-aware copy features)
+    # learned embeddings of the intent's word units (cased, from the training split), joined to the encoder's word
+    # states: exact word identity that a frozen, uncased encoder blurs. 0 = off.
+    word_embed_size: int = 0
+    word_vocab_cutoff: int = 3
     hidden_size: int = 256
     action_embed_size: int = 128
     field_embed_size: int = 64

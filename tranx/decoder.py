@@ -76,12 +76,19 @@ class Scores:
 
 
 class Decoder(nn.Module):
-    def __init__(self, config: ModelConfig, grammar: Grammar, num_tokens: int, encoder_size: int):
+    def __init__(self, config: ModelConfig, grammar: Grammar, num_tokens: int, encoder_size: int,
+                 num_words: int = 0):
         super().__init__()
         self.config = config
         self.num_rules = len(grammar.constructors)
         hidden, att = config.hidden_size, config.att_size
         self.tables = GrammarTables(grammar)
+        self.word_embed = None
+        if config.word_embed_size:
+            if num_words < 2:
+                raise ValueError("model.word_embed_size needs a word vocabulary")
+            self.word_embed = nn.Embedding(num_words, config.word_embed_size, padding_idx=0)
+            encoder_size += config.word_embed_size
         self.word_lstm = None
         if config.word_lstm:
             self.word_lstm = nn.LSTM(encoder_size, hidden // 2, batch_first=True, bidirectional=True)
@@ -101,8 +108,15 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     # --- encoder side ---------------------------------------------------------------------------
-    def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
-        """The optional BiLSTM over the word states (padding packed away, so it never leaks in)."""
+    def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,
+              word_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The optional learned word embeddings (word_ids [B, W], joined to the states), then the optional
+        BiLSTM over the word states (padding packed away, so it never leaks in)."""
+        if self.word_embed is not None:
+            if word_ids is None:
+                raise ValueError("this decoder has word embeddings: adapt() needs word_ids")
+            embedded = self.dropout(self.word_embed(word_ids.to(word_states.device)))
+            word_states = torch.cat([word_states, embedded * word_mask.unsqueeze(-1)], dim=-1)
         if self.word_lstm is None:
             return word_states
         lengths = word_mask.sum(1).clamp(min=1).cpu()

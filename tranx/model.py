@@ -38,14 +38,19 @@ def build_encoder(config: ModelConfig, intent_pieces_path: str | None = None) ->
 
 
 class TranxModel(nn.Module):
-    def __init__(self, config: ModelConfig, grammar: Grammar, tokens: Vocab, encoder: nn.Module):
+    def __init__(self, config: ModelConfig, grammar: Grammar, tokens: Vocab, encoder: nn.Module,
+                 words: Vocab | None = None):
         super().__init__()
         self.config = config
         self.grammar = grammar
         self.tokens = tokens
+        self.words = words if config.word_embed_size else None  # the vocabulary of model.word_embed_size
+        if config.word_embed_size and words is None:
+            raise ValueError("model.word_embed_size > 0 needs a word vocabulary (vocab/words.json)")
         self.ids = ActionIds(grammar, tokens)
         self.encoder = encoder
-        self.decoder = Decoder(config, grammar, len(tokens), encoder.hidden_size)
+        self.decoder = Decoder(config, grammar, len(tokens), encoder.hidden_size,
+                               num_words=len(self.words) if self.words is not None else 0)
 
     # --- encoding -------------------------------------------------------------------------------
     def encode(self, words: list[list[str]], encoder=None) -> tuple[Memory, State]:
@@ -53,8 +58,19 @@ class TranxModel(nn.Module):
         encoder = encoder or self.encoder
         output = encoder(encoder.batch(words))
         word_mask = output.word_mask
-        word_states = self.decoder.adapt(output.word_states, word_mask)
+        word_states = self.decoder.adapt(output.word_states, word_mask, self.word_ids(words, word_mask.size(1)))
         return self.decoder.memory(word_states, word_mask), self.decoder.initial_state(word_states, word_mask)
+
+    def word_ids(self, words: list, width: int) -> torch.Tensor | None:
+        """[B, width] ids of the word units in the word vocabulary (<pad> = 0 past the end), or None."""
+        if self.words is None:
+            return None
+        ids = torch.zeros(len(words), width, dtype=torch.long)
+        from .encoder import as_words
+        for b, item in enumerate(words):
+            row = [self.words.id(w.text) for w in as_words(item)[1][:width]]
+            ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
+        return ids
 
     # --- training -------------------------------------------------------------------------------
     def loss(self, batch: Batch, encoder=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -167,6 +167,8 @@ class Translator:
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
             self.model.tokens.save(tmp / "vocab" / "primitive.json")
+            if self.model.words is not None:
+                self.model.words.save(tmp / "vocab" / "words.json")
             self.model.encoder.save_pretrained(tmp / "encoder")
             weights = {k: v.detach().cpu().contiguous() for k, v in self.model.decoder.state_dict().items()}
             save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -197,8 +199,13 @@ class Translator:
             grammar: Grammar = parse_asdl((folder / "grammar.asdl").read_text(encoding="utf-8"),
                                           file=str(folder / "grammar.asdl"), name=meta.get("grammar"))
             tokens = Vocab.load(folder / "vocab" / "primitive.json")
+            words = None
+            if config.model.word_embed_size:
+                if not (folder / "vocab" / "words.json").is_file():
+                    raise CheckpointError(f"{folder} is not a tranx checkpoint: vocab/words.json is missing")
+                words = Vocab.load(folder / "vocab" / "words.json")
             encoder = load_word_encoder(folder / "encoder")
-            model = TranxModel(config.model, grammar, tokens, encoder)
+            model = TranxModel(config.model, grammar, tokens, encoder, words)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
         except (TranxError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
