@@ -88,3 +88,20 @@ def test_pretty_styles(code, plain, astor):
     assert PY.pretty(code) == plain
     assert PY.pretty(code, style="astor") == astor
     assert ast.dump(ast.parse(PY.pretty(code, style="astor"))) == ast.dump(ast.parse(code))
+
+
+@pytest.mark.parametrize("code, problem", [
+    ("def f(a, a):\n    pass", "duplicate argument 'a' in function definition"),
+    ("def f(a, *, b, **b):\n    pass", "duplicate argument 'b' in function definition"),
+    ("g = lambda x, /, x: 0", "duplicate argument 'x' in function definition"),
+    ("f(a=1, b=2, a=3)", "keyword argument repeated: a"),
+    ("def f(a, b=1, *c, d, **e):\n    return f(a, b, x=1, **e, y=2)", None),
+    ("f(**a, **a)", None),  # unpacking the same mapping twice compiles (and fails only when run)
+    ("return x", None),  # a fragment: compile errors of context are not ours to judge
+])
+def test_check_finds_what_the_compiler_rejects(code, problem):
+    assert PY.check(code) == problem
+    if problem is not None:  # the compiler agrees
+        with pytest.raises(SyntaxError):
+            compile(code, "<test>", "exec")
+

@@ -15,6 +15,7 @@ import pytest
 from model_fixtures import conala_examples, make_model, trained_translator
 from tranx.config import Config
 from tranx.errors import TranxError
+from tranx.languages import get_language
 from tranx.translator import CheckpointError, Translator
 from tranx.vocab import Vocab
 
@@ -237,3 +238,11 @@ def test_word_embeddings_are_saved_and_loaded(tmp_path):
     (tmp_path / "words" / "vocab" / "words.json").unlink()
     with pytest.raises(CheckpointError, match="words.json is missing"):
         Translator.from_pretrained(tmp_path / "words")
+
+
+def test_a_candidate_the_compiler_rejects_is_dropped(translator):
+    python = get_language("python")
+    _, slots = translator.prepare("define f")
+    assert translator.to_code(python.parse("def f(a, b):\n    pass"), slots) == "def f(a, b):\n    pass"
+    assert translator.to_code(python.parse("def f(a, a):\n    pass"), slots) is None
+    assert translator.to_code(python.parse("f(x=1, x=2)"), slots) is None

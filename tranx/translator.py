@@ -9,7 +9,6 @@ files), `vocab/primitive.json` and `grammar.asdl`. Nothing is pickled.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -147,10 +146,11 @@ class Translator:
         return candidates
 
     def to_code(self, tree, slots) -> str | None:
-        """Tree -> restored code in the data set's form, or None when it would not parse."""
+        """Tree -> restored code in the data set's form, or None when it would not parse or compile."""
         try:
             code = self.language.unparse(tree)
-            ast.parse(code)
+            if self.language.check(code) is not None:
+                return None
         except (ConversionError, SyntaxError, ValueError, RecursionError):
             return None
         code = restore(code, slots, enabled=self.config.train.substitution)

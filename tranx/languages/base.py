@@ -28,3 +28,6 @@ class Language(Protocol):
 
     def tokenize(self, code: str) -> list[str]:
         """Tokens for metrics such as BLEU."""
+
+    def check(self, code: str) -> str | None:
+        """Why the compiler would reject code that parses (a grammar cannot see it), or None when it would not."""

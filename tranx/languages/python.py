@@ -230,6 +230,23 @@ class PythonLanguage:
             return False
         return True
 
+    def check(self, code: str) -> str | None:
+        """What Python's compiler rejects in parsed code and a context-free grammar cannot exclude: a parameter
+        name twice in one signature, a keyword argument twice in one call. Other compile-time errors (`return`
+        outside a function, ...) are accepted: Django and CoNaLa snippets are fragments of larger programs."""
+        for node in ast.walk(self.parse_ast(code)):
+            if isinstance(node, ast.arguments):
+                names = [a.arg for a in (*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg, node.kwarg)
+                         if a is not None]
+                twice = _first_repeated(names)
+                if twice:
+                    return f"duplicate argument {twice!r} in function definition"
+            elif isinstance(node, ast.Call):
+                twice = _first_repeated([k.arg for k in node.keywords if k.arg is not None])
+                if twice:
+                    return f"keyword argument repeated: {twice}"
+        return None
+
     # --- canonical form and tokens -------------------------------------------------------------
     def canonicalize(self, code: str) -> str:
         return ast.unparse(self.parse_ast(code))
@@ -251,6 +268,15 @@ class PythonLanguage:
     def tokenize(self, code: str) -> list[str]:
         from ..metrics import tokenize_for_bleu_eval
         return tokenize_for_bleu_eval(code)
+
+
+def _first_repeated(names: list[str]) -> str | None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 # Fields that ast nodes have but the grammar derives or drops, with the value ast.parse gives them.
