@@ -8,7 +8,9 @@ import pytest
 
 from tranx import codeinsight
 from tranx.cli import main
-from tranx.codeinsight import Problem, ProblemResult, execute, outcome_of, pass_at_k, reference_failures, summarize
+from tranx.codeinsight import (Problem, ProblemResult, execute, load_problems, outcome_of, pass_at_k, reference_failures,
+                               summarize)
+from tranx.errors import TranxError
 
 ADD = Problem("test/0", "add one to each item of lst0", "def test(lst0):\n    return [x + 1 for x in lst0]\n",
               ("assert test([1, 2]) == [2, 3]", "assert test([]) == []"), ("list", "math"))
@@ -173,3 +175,14 @@ def test_identical_candidates_run_once_and_share_the_outcome(monkeypatch):
     (result,) = execute([ADD], {"test/0": [wrong, ADD.reference, wrong, "", ADD.reference]}, workers=2)
     assert result.outcomes == ["tests_fail", "pass", "tests_fail", "does_not_parse", "pass"]
     assert len(ran) == 2
+
+
+def test_dev_problems_are_the_held_out_training_rows():
+    from preprocess.pipeline import split_examples
+    dev = load_problems("dev")
+    held_out = split_examples("codeinsight", splits=["dev"])["dev"]
+    assert len(dev) == 150 and [p.id for p in dev] == [e.id for e in held_out]
+    train_ids = {p.id for p in load_problems("train")}
+    assert all(p.id in train_ids and p.tests for p in dev)
+    with pytest.raises(TranxError, match="splits train, dev and test, not 'valid'"):
+        load_problems("valid")

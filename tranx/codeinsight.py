@@ -66,12 +66,16 @@ class ProblemResult:
 
 
 def load_problems(split: str, data_root: str | os.PathLike | None = None) -> list[Problem]:
-    """CodeInsight ``split`` (``train`` or ``test``) as problems with their reference and test files."""
+    """CodeInsight ``split`` as problems with their reference and test files: ``train`` or ``test`` (the files), or
+    ``dev`` (the 150 training problems the preprocessing holds out for model selection; ids ``train/N``)."""
     from preprocess.datasets import load_examples
-    if split not in ("train", "test"):
-        raise TranxError(f"CodeInsight has the splits train and test, not {split!r}")
+    from preprocess.pipeline import split_examples
+    if split not in ("train", "dev", "test"):
+        raise TranxError(f"CodeInsight has the splits train, dev and test, not {split!r}")
+    examples = (split_examples("codeinsight", data_root, splits=["dev"])["dev"] if split == "dev"
+                else load_examples("codeinsight", split, data_root))
     return [Problem(e.id, e.intent, e.code, tuple(e.meta["unit_tests"]), tuple(e.meta.get("labels") or ()))
-            for e in load_examples("codeinsight", split, data_root)]
+            for e in examples]
 
 
 def outcome_of(verdict: str) -> str:
