@@ -7,6 +7,8 @@
 2. CodeInsight reference solutions (the test split, or its first --limit problems) through
    ``tranx.codeinsight.execute`` with 1 and 2 workers: problems/s and outcome counts. Skipped, with a note, when
    ``tranx.codeinsight`` cannot be imported or its data is missing.
+3. The reference check of the whole split (cached by ``tranx.codeinsight.reference_failures``) against the one
+   shipped with the data: pass counts, and the problems the two disagree on.
 
 Writes bench/results/execute.json and execute.md.
 
@@ -16,6 +18,7 @@ Writes bench/results/execute.json and execute.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -84,6 +87,25 @@ def codeinsight_throughput(split: str, limit: int | None, workers: list[int], da
             "runs": {f"{w}_workers": r for w, r in runs.items()}}
 
 
+def reference_agreement(split: str, data_root: str | None) -> dict:
+    """Our reference check (every reference solution through the harness, cached) against the one shipped with the
+    data (``codeinsight-reference-check.json``): pass counts and the problems on which the two disagree."""
+    from preprocess.datasets import resolve_data_root
+    from tranx import codeinsight
+    shipped_path = resolve_data_root(data_root, "codeinsight") / "codeinsight" / "codeinsight-reference-check.json"
+    if not shipped_path.is_file():
+        return {"skipped": f"no shipped reference check at {shipped_path}"}
+    shipped = json.loads(shipped_path.read_text(encoding="utf-8"))
+    problems = codeinsight.load_problems(split, data_root)
+    ours = codeinsight.reference_failures(problems)
+    outcomes = shipped["results"]
+    theirs = {p.id for p in problems if any(o != "ok" for o in outcomes.get(p.id, ["missing"]))}
+    return {"split": split, "problems": len(problems), "pass_here": len(problems) - len(ours),
+            "pass_shipped": len(problems) - len(theirs), "shipped_environment": shipped.get("environment", {}),
+            "fail_only_shipped": {i: sorted(set(outcomes.get(i, ["missing"])) - {"ok"}) for i in sorted(theirs - set(ours))},
+            "fail_only_here": {i: ours[i] for i in sorted(set(ours) - theirs)}}
+
+
 def markdown(result: dict) -> list[str]:
     o = result["overhead"]
     ms, ratio = o["ms_per_program"], o["ratio_vs_bare"]
@@ -103,6 +125,17 @@ def markdown(result: dict) -> list[str]:
         for name, run in ci["runs"].items():
             outcomes = ", ".join(f"{k} {v}" for k, v in run["outcomes"].items())
             rows.append(f"| {name.split('_')[0]} | {run['seconds']:.1f} | {run['problems_per_s']:.2f} | {outcomes} |")
+        rows.append("")
+    ref = result.get("reference_check", {"skipped": "not run"})
+    if "skipped" in ref:
+        rows += [f"Reference check: skipped ({ref['skipped']}).", ""]
+    else:
+        rows += [f"Reference check, CodeInsight {ref['split']} ({ref['problems']} problems): {ref['pass_here']} "
+                 f"pass here, {ref['pass_shipped']} in the check shipped with the data.", ""]
+        for what, key in (("fail only in the shipped check", "fail_only_shipped"), ("fail only here", "fail_only_here")):
+            found = ref[key]
+            rows.append(f"- {what}: {len(found)}" + (": " + ", ".join(f"{i} ({v})" for i, v in found.items())
+                                                      if found else ""))
         rows.append("")
     iso = result["isolation"]
     rows.append(f"Isolation: network namespace {iso['network']}, PID namespace {iso['pid_namespace']}, "
@@ -136,6 +169,8 @@ def main() -> None:
         result["codeinsight"] = codeinsight_throughput(args.split, args.limit, workers, args.data_root)
         if "skipped" in result["codeinsight"]:
             print(f"note: {result['codeinsight']['skipped']}", file=sys.stderr)
+        else:
+            result["reference_check"] = reference_agreement(args.split, args.data_root)
     result["isolation"] = {k: plan[k] for k in ("network", "pid_namespace", "drop_user")}
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(exist_ok=True)
