@@ -63,10 +63,10 @@ class TranxModel(nn.Module):
 
     def word_ids(self, words: list, width: int) -> torch.Tensor | None:
         """[B, width] ids of the word units in the word vocabulary (<pad> = 0 past the end), or None."""
+        from .encoder import as_words
         if self.words is None:
             return None
         ids = torch.zeros(len(words), width, dtype=torch.long)
-        from .encoder import as_words
         for b, item in enumerate(words):
             row = [self.words.id(w.text) for w in as_words(item)[1][:width]]
             ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
