@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import TranxError
+from .reports import check_execution_args, execute_and_report, require_file, score_and_report
 
 
 def _cmd_roundtrip(args) -> int:
@@ -25,7 +26,6 @@ def _cmd_roundtrip(args) -> int:
 _DATASETS = ("conala", "django", "codeinsight")
 _DATA_ROOT_HELP = ("folder holding conala/, django/, codeinsight/ (default: $TRANX_DATA_ROOT, "
                    "else ../shared/data beside the checkout, else data/raw)")
-_LIST_LIMIT = 10
 
 
 def _cmd_preprocess(args) -> int:
@@ -55,60 +55,12 @@ def _cmd_preprocess(args) -> int:
     return 0
 
 
-def _some(items: list, show) -> str:
-    shown = ", ".join(show(i) for i in items[:_LIST_LIMIT])
-    return shown + (f", ... (+{len(items) - _LIST_LIMIT} more)" if len(items) > _LIST_LIMIT else "")
-
-
 def _cmd_score(args) -> int:
     from preprocess.pipeline import DEV_SEED, split_examples
-    if not Path(args.predictions).is_file():  # before loading the references: fail fast, one line
-        what = "not a file" if Path(args.predictions).exists() else "not found"
-        raise FileNotFoundError(f"predictions file {what}: {args.predictions}")
+    require_file(args.predictions)  # before loading the references: fail fast, one line
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
-    return _score_and_report(args.predictions, raw, args.dataset, args.split, args.report)
-
-
-def _score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False) -> int:
-    """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
-    last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
-    from preprocess.pipeline import comparison_key
-    from .io import write_json
-    from .scoring import score_predictions
-    references = {e.id: e.code for e in raw}
-    report = score_predictions(predictions, references, dataset, canonicalize=comparison_key(dataset))
-    if report.missing_ids:
-        print(f"missing: {report.missing} of {report.n} ids have no prediction (scored as misses): "
-              f"{_some(report.missing_ids, str)}")
-    if report.unknown_ids:
-        print(f"unknown ids (not in {dataset} {split}), ignored: "
-              f"{_some(report.unknown_ids, _unknown)}")
-    if report.duplicate_ids:
-        print(f"duplicate ids, first kept: {_some(report.duplicate_ids, _dup)}")
-    if report.malformed_lines:
-        print(f"malformed lines, ignored: {_some(report.malformed_lines, _bad)}")
-    out = report.to_json()
-    if report_path:
-        write_json(report_path, {**out, "split": split})
-    summary = {"dataset": dataset, "split": split, "bleu": round(out["bleu"], 4),
-               "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
-               "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
-               "malformed": out["malformed"], "predictions": out["path"]}
-    print(("text scores: " if quiet else "") + json.dumps(summary, ensure_ascii=False))
-    return 0
-
-
-def _unknown(u: dict) -> str:
-    return f"line {u['line']}: {u['id']}"
-
-
-def _dup(d: dict) -> str:
-    return f"line {d['line']}: {d['id']} (first on line {d['first_line']})"
-
-
-def _bad(m: dict) -> str:
-    return f"line {m['line']}: {m['reason']}"
+    return score_and_report(args.predictions, raw, args.dataset, args.split, args.report)
 
 
 # --- the model: train, eval, translate -------------------------------------------------------------
@@ -194,7 +146,7 @@ def _cmd_eval(args) -> int:
     if args.samples is not None and args.samples < 1:
         raise TranxError(f"--samples must be at least 1, got {args.samples}")
     if args.execute:
-        _check_execution_args(args.workers, args.timeout)
+        check_execution_args(args.workers, args.timeout)
     if args.limit is not None and args.limit < 1:
         raise TranxError(f"--limit must be at least 1, got {args.limit}")
     if args.beam_size is not None and args.beam_size < 1:
@@ -219,62 +171,17 @@ def _cmd_eval(args) -> int:
     print(f"{len(rows)} predictions written to {args.out} ({how}"
           + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
     if args.execute:
-        _score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
-        return _execute_and_report(args.out, args.split, args.data_root, args.workers, args.timeout,
+        score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
+        return execute_and_report(args.out, args.split, args.data_root, args.workers, args.timeout,
                                    args.details, ids=[e.id for e in raw])
-    return _score_and_report(args.out, raw, args.dataset, args.split, args.report)
-
-
-def _check_execution_args(workers, timeout) -> None:
-    if workers is not None and workers < 1:
-        raise TranxError(f"--workers must be at least 1, got {workers}")
-    if not timeout > 0:
-        raise TranxError(f"--timeout must be positive, got {timeout}")
+    return score_and_report(args.out, raw, args.dataset, args.split, args.report)
 
 
 def _cmd_execute(args) -> int:
-    _check_execution_args(args.workers, args.timeout)
-    if not Path(args.predictions).is_file():
-        what = "not a file" if Path(args.predictions).exists() else "not found"
-        raise FileNotFoundError(f"predictions file {what}: {args.predictions}")
-    return _execute_and_report(args.predictions, args.split, args.data_root, args.workers, args.timeout,
+    check_execution_args(args.workers, args.timeout)
+    require_file(args.predictions)
+    return execute_and_report(args.predictions, args.split, args.data_root, args.workers, args.timeout,
                                args.details)
-
-
-def _execute_and_report(predictions, split: str, data_root, workers, timeout, details=None, ids=None) -> int:
-    """Run a predictions file's candidates against the CodeInsight tests; print what was skipped and, as the last
-    line, the JSON summary (pass@k, passed, total, excluded, outcome counts, per label)."""
-    from .codeinsight import execute, load_problems, reference_failures, summarize
-    from .io import write_jsonl
-    from .scoring import read_predictions
-    problems = load_problems(split, data_root)
-    if ids is not None:  # `tranx eval --limit`: score only the decoded problems
-        wanted = set(ids)
-        problems = [p for p in problems if p.id in wanted]
-    read = read_predictions(predictions, [p.id for p in problems], samples=True)
-    for what, items, show in (("unknown ids (not in codeinsight " + split + "), ignored", read.unknown_ids, _unknown),
-                              ("duplicate ids, first kept", read.duplicate_ids, _dup),
-                              ("malformed lines, ignored", read.malformed_lines, _bad)):
-        if items:
-            print(f"{what}: {len(items)}: {_some(items, show)}")
-    print(f"checking the {len(problems)} reference solutions in this environment (cached after the first run)")
-    excluded = reference_failures(problems, workers=workers)
-    if excluded:
-        print(f"excluded: {len(excluded)} problems whose reference solution fails here: "
-              f"{_some(sorted(excluded), lambda i: f'{i} ({excluded[i][:60]})')}")
-    kept = [p for p in problems if p.id not in excluded]
-    missing = [p.id for p in kept if p.id not in read.candidates]
-    if missing:
-        print(f"missing: {len(missing)} problems have no prediction (scored as failures): {_some(missing, str)}")
-    results = execute(kept, read.candidates, workers=workers, timeout=timeout)
-    if details:
-        write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "verdicts": r.verdicts, "errors": r.errors}
-                              for r in results])
-    summary = summarize(problems, results, excluded)
-    print(json.dumps({"dataset": "codeinsight", "split": split, **summary, "unknown": len(read.unknown_ids),
-                      "duplicates": len(read.duplicate_ids), "malformed": len(read.malformed_lines),
-                      "predictions": str(predictions)}, ensure_ascii=False))
-    return 0
 
 
 def _read_stdin_intents() -> list[tuple[str, object]]:

@@ -56,19 +56,20 @@ class TranxModel(nn.Module):
     def encode(self, words: list[list[str]], encoder=None) -> tuple[Memory, State]:
         """Memory and initial decoder state for a batch of word lists (`encoder`: e.g. a cache)."""
         encoder = encoder or self.encoder
-        output = encoder(encoder.batch(words))
+        batch = encoder.batch(words)
+        output = encoder(batch)
         word_mask = output.word_mask
-        word_states = self.decoder.adapt(output.word_states, word_mask, self.word_ids(words, word_mask.size(1)))
+        word_states = self.decoder.adapt(output.word_states, word_mask, self.word_ids(batch.words, word_mask.size(1)))
         return self.decoder.memory(word_states, word_mask), self.decoder.initial_state(word_states, word_mask)
 
-    def word_ids(self, words: list, width: int) -> torch.Tensor | None:
-        """[B, width] ids of the word units in the word vocabulary (<pad> = 0 past the end), or None."""
-        from .encoder import as_words
+    def word_ids(self, words: list[list[str]], width: int) -> torch.Tensor | None:
+        """[B, width] ids of the word units (the texts the encoder batched) in the word vocabulary (<pad> = 0 past
+        the end), or None without word embeddings."""
         if self.words is None:
             return None
         ids = torch.zeros(len(words), width, dtype=torch.long)
-        for b, item in enumerate(words):
-            row = [self.words.id(w.text) for w in as_words(item)[1][:width]]
+        for b, units in enumerate(words):
+            row = self.words.encode(units[:width])
             ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
         return ids
 

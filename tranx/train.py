@@ -56,21 +56,22 @@ def prepare_run(config: Config, run: Path):
         if not pieces_path.is_file():
             IntentPieces.train([e.canonical_intent for e in train],
                                vocab_size=4000 if t.dataset == "django" else 2000).save(run / "vocab")
+    train_words = [model_words(e.words, t.split_dotted_words) for e in train]
     words = None
     if config.model.word_embed_size:
         words_path = run / "vocab" / "words.json"
         if words_path.is_file():
             words = Vocab.load(words_path)
         else:
-            counts = Counter(w for e in train for w in model_words(e.words, t.split_dotted_words))
+            counts = Counter(w for units in train_words for w in units)
             words = Vocab.from_counts(counts, cutoff=config.model.word_vocab_cutoff, name="words")
             words.save(words_path)
     grammar = get_language("python").grammar
     model = TranxModel(config.model, grammar, tokens, build_encoder(config.model, pieces_path and str(pieces_path)),
                        words)
     system = TransitionSystem(grammar)
-    examples = [tensorize(model_words(e.words, t.split_dotted_words), e.actions, system, model.ids,
-                          copy=config.model.copy) for e in train]
+    examples = [tensorize(units, e.actions, system, model.ids, copy=config.model.copy)
+                for units, e in zip(train_words, train)]
     return model, examples, dev_raw
 
 
