@@ -256,6 +256,16 @@ def _cmd_translate(args) -> int:
     return status
 
 
+def _cmd_ensemble(args) -> int:
+    from .ensemble import combine
+    if len(args.runs) < 2:
+        raise TranxError(f"an ensemble needs at least two runs, got {len(args.runs)}")
+    ensemble = combine([_load_translator(run, None) for run in args.runs])
+    ensemble.save_pretrained(args.out)
+    print(json.dumps({"ensemble": str(args.out), "members": [str(_checkpoint_folder(r)) for r in args.runs]}))
+    return 0
+
+
 def _execution_args(parser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: all cores)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test file (default 10, as the "
@@ -357,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     _execution_args(ex)
     ex.set_defaults(func=_cmd_execute)
+
+    en = commands.add_parser(
+        "ensemble", help="combine trained runs into one checkpoint that decodes with their averaged distributions")
+    en.add_argument("runs", nargs="+", metavar="RUN", help="run folders (their best/) or checkpoint folders")
+    en.add_argument("--out", required=True, help="the ensemble checkpoint folder to write")
+    en.set_defaults(func=_cmd_ensemble)
 
     tr = commands.add_parser("translate", help="translate intents into code with a trained model")
     tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")

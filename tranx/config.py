@@ -62,6 +62,8 @@ class TrainConfig:
     max_decode_steps: int = 150
     seed: int = 1
     threads: int | None = None  # torch threads (default: all cores)
+    # decay of an exponential moving average of the weights, used for dev evaluation and best/ (0 = off)
+    weight_average: float = 0.0
     max_minutes: float | None = None  # stop training after this long (model selection still by dev)
 
 

@@ -1,7 +1,7 @@
 """Search over the decoder, outside the model: batched beam search, greedy decoding and sampling.
 
 All three share `_Rows`, the live hypotheses of many intents as one batch: each step feeds every row
-through `TranxModel.decode_step`, then expands rows with the grammar's valid actions only (the
+through `TranxModel.decode_step` (of each member of an ensemble, their distributions averaged), then expands rows with the grammar's valid actions only (the
 `Hypothesis` of tranx.transition checks each one). GenToken candidates merge generation and copying
 into one probability per distinct token, so a token that is both in the vocabulary and in the intent is
 one candidate. Tokens a primitive type cannot hold (an `int` field given `abc`) are never proposed.
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from .actions import REDUCE, Action, GenToken
-from .decoder import COPY, GEN, NEG
+from .decoder import COPY, GEN, NEG, Scores
 from .decoder import REDUCE as REDUCE_GATE
 from .model import TranxModel
 from .transition import Hypothesis, TransitionSystem
@@ -34,37 +34,52 @@ class Result:
 TokenCheck = Callable[[str, str], bool]  # (primitive type, token) -> may this field hold it?
 
 
-class _Rows:
-    """Live rows: hypotheses, their log-probabilities, decoder states and parent-feeding history."""
+class _Member:
+    """One model's side of the rows: its encodings, decoder state and parent-feeding history."""
 
-    def __init__(self, model: TranxModel, system: TransitionSystem, words: list[list[str]], encoder=None):
-        self.model, self.system, self.words = model, system, words
-        self.base_memory, state = model.encode(words, encoder)
+    def __init__(self, model: TranxModel, words: list[list[str]], encoder=None):
+        self.model = model
+        self.base_memory, self.state = model.encode(words, encoder)
+        self.history = self.state.h.new_zeros(len(words), 0, model.config.hidden_size)
+
+    def step(self, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor, example: torch.Tensor):
+        if self.history.size(1):
+            parent_h = self.history[torch.arange(len(parents)), parents.clamp(min=0)] * (parents >= 0).unsqueeze(-1)
+        else:
+            parent_h = self.state.h.new_zeros(self.state.h.shape)
+        self.state, scores = self.model.decode_step(prev, fields, parent_h, self.state, self.base_memory.select(example))
+        self.history = torch.cat([self.history, self.state.h.unsqueeze(1)], dim=1)
+        return scores
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.state = self.state.select(index)
+        self.history = self.history.index_select(0, index)
+
+
+class _Rows:
+    """Live rows: hypotheses, their log-probabilities, and each model's decoder side (one model, or the
+    members of an ensemble, whose step distributions are averaged)."""
+
+    def __init__(self, models: list[TranxModel], system: TransitionSystem, words: list[list[str]], encoder=None):
+        if encoder is not None and len(models) > 1:
+            raise ValueError("an encoding cache serves one model, not an ensemble")
+        self.model, self.system, self.words = models[0], system, words  # members share ids and tokens
+        self.members = [_Member(model, words, encoder) for model in models]
         self.example = list(range(len(words)))
         self.hypotheses = [system.initial() for _ in words]
         self.log_probs = [0.0] * len(words)
-        self.state = state
-        self.history = state.h.new_zeros(len(words), 0, model.config.hidden_size)
 
     def __len__(self) -> int:
         return len(self.example)
 
-    def step(self):
+    def step(self) -> Scores:
         """Run the decoder one step for every row; returns the Scores ([N, ...])."""
         ids = self.model.ids
-        prev = [ids.of(h._actions[0]) if h._actions is not None else 0 for h in self.hypotheses]
-        fields = [h.frontier.field.id for h in self.hypotheses]
+        prev = torch.tensor([ids.of(h._actions[0]) if h._actions is not None else 0 for h in self.hypotheses])
+        fields = torch.tensor([h.frontier.field.id for h in self.hypotheses])
         parents = torch.tensor([h.frontier.parent_step for h in self.hypotheses])
-        rows = torch.arange(len(self))
-        if self.history.size(1):
-            parent_h = self.history[rows, parents.clamp(min=0)] * (parents >= 0).unsqueeze(-1)
-        else:
-            parent_h = self.state.h.new_zeros(self.state.h.shape)
-        memory = self.base_memory.select(torch.tensor(self.example))
-        self.state, scores = self.model.decode_step(torch.tensor(prev), torch.tensor(fields), parent_h,
-                                                    self.state, memory)
-        self.history = torch.cat([self.history, self.state.h.unsqueeze(1)], dim=1)
-        return scores
+        example = torch.tensor(self.example)
+        return mixture([member.step(prev, fields, parents, example) for member in self.members])
 
     def advance(self, chosen: list[tuple[int, Action, float]]) -> list[tuple[int, Hypothesis, float]]:
         """Apply each chosen (row, action, new log-prob); unfinished hypotheses become the new rows, the
@@ -81,9 +96,29 @@ class _Rows:
         index = torch.tensor(rows, dtype=torch.long)
         self.example = [self.example[r] for r in rows]
         self.hypotheses, self.log_probs = hypotheses, log_probs
-        self.state = self.state.select(index)
-        self.history = self.history.index_select(0, index)
+        for member in self.members:
+            member.keep(index)
         return done
+
+
+def mixture(scores: list[Scores]) -> Scores:
+    """The members' step distributions averaged in probability space, as one Scores.
+
+    Every action's probability is linear in the heads (a token's is gate_gen * p_vocab + gate_copy * pointer mass),
+    so averaging each head's gate-weighted mass gives the average of the action probabilities exactly."""
+    if len(scores) == 1:
+        return scores[0]
+    log_m = math.log(len(scores))
+
+    def mean(parts: list[torch.Tensor]) -> torch.Tensor:
+        width = max(p.size(-1) for p in parts)  # pointer widths may differ (encoders truncate differently)
+        parts = [torch.nn.functional.pad(p, (0, width - p.size(-1)), value=NEG) for p in parts]
+        return torch.logsumexp(torch.stack(parts), dim=0) - log_m
+
+    gate = mean([s.gate for s in scores])
+    token = mean([s.gate[:, GEN:GEN + 1] + s.token for s in scores]) - gate[:, GEN:GEN + 1]
+    copy = mean([s.gate[:, COPY:COPY + 1] + s.copy for s in scores]) - gate[:, COPY:COPY + 1]
+    return Scores(mean([s.rule for s in scores]), gate, token, copy)
 
 
 def _candidates(rows: _Rows, scores, row: int, k: int, check: TokenCheck | None) -> list[tuple[float, Action]]:
@@ -130,14 +165,26 @@ def _token_candidates(rows: _Rows, scores, row: int, k: int, type_name: str,
     return out[:k]
 
 
+Models = TranxModel | Sequence[TranxModel]  # one model, or the members of an ensemble (same grammar and tokens)
+
+
+def _as_list(model: Models) -> list[TranxModel]:
+    models = [model] if isinstance(model, TranxModel) else list(model)
+    if not models:
+        raise ValueError("no model to search with")
+    return models
+
+
 @torch.inference_mode()
-def beam_search(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, beam_size: int = 5,
+def beam_search(model: Models, system: TransitionSystem, words: list[list[str]], *, beam_size: int = 5,
                 max_steps: int = 150, length_norm: bool = True, token_check: TokenCheck | None = None,
                 encoder=None) -> list[list[Result]]:
     """Complete hypotheses for each intent (at most `beam_size`), best first."""
-    was_training = model.training
-    model.eval()
-    rows = _Rows(model, system, words, encoder)
+    models = _as_list(model)
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
+    rows = _Rows(models, system, words, encoder)
     finished: list[list[Result]] = [[] for _ in words]
     for _ in range(max_steps):
         if not len(rows):
@@ -157,18 +204,19 @@ def beam_search(model: TranxModel, system: TransitionSystem, words: list[list[st
         for example, hypothesis, total in rows.advance(chosen):
             score = total / hypothesis.length if length_norm else total
             finished[example].append(Result(hypothesis, total, score))
-    model.train(was_training)
+    for m, training in zip(models, was_training):
+        m.train(training)
     return [sorted(results, key=lambda r: -r.score) for results in finished]
 
 
-def greedy_search(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, max_steps: int = 150,
+def greedy_search(model: Models, system: TransitionSystem, words: list[list[str]], *, max_steps: int = 150,
                   token_check: TokenCheck | None = None, encoder=None) -> list[Result | None]:
     """The most probable valid action at each step (None where the step limit is hit)."""
     out = _walk(model, system, words, lambda candidates: 0, 1, 1, max_steps, token_check, encoder)
     return [results[0] if results else None for results in out]
 
 
-def sample(model: TranxModel, system: TransitionSystem, words: list[list[str]], *, num_samples: int = 1,
+def sample(model: Models, system: TransitionSystem, words: list[list[str]], *, num_samples: int = 1,
            max_steps: int = 150, token_check: TokenCheck | None = None, generator: torch.Generator | None = None,
            encoder=None, top_k: int | None = None, temperature: float = 1.0) -> list[list[Result]]:
     """Ancestral sampling from the grammar-masked distribution; up to `num_samples` per intent (samples
@@ -187,12 +235,14 @@ def sample(model: TranxModel, system: TransitionSystem, words: list[list[str]], 
 def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: int, token_check,
           encoder) -> list[list[Result]]:
     """Extend every row by one chosen action per step among its `k` best (None: all) candidates."""
-    was_training = model.training
-    model.eval()
+    models = _as_list(model)
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
     out: list[list[Result]] = [[] for _ in words]
     k = k or 10**9
     with torch.inference_mode():
-        rows = _Rows(model, system, [w for w in words for _ in range(copies)], encoder)
+        rows = _Rows(models, system, [w for w in words for _ in range(copies)], encoder)
         for _ in range(max_steps):
             if not len(rows):
                 break
@@ -205,5 +255,6 @@ def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: i
                     chosen.append((row, action, rows.log_probs[row] + log_prob))
             for example, hypothesis, total in rows.advance(chosen):
                 out[example // copies].append(Result(hypothesis, total, total))
-    model.train(was_training)
+    for m, training in zip(models, was_training):
+        m.train(training)
     return out

@@ -3,7 +3,8 @@
 A run folder holds `config.json`, `vocab/` (built from the training split), `metrics.jsonl` (one JSON
 object per logged step and per dev evaluation, for plotting), `curves.png`, `best/` (the best
 Translator by the dev metric: BLEU for CoNaLa and CodeInsight, exact match for Django) and `last/`
-(everything needed to resume: `tranx train --resume RUN`).
+(everything needed to resume: `tranx train --resume RUN`). With `train.weight_average` the dev set is
+decoded, and best/ saved, with the moving average of the weights (tranx.averaging).
 
 Left out: the model (tranx.model), search (tranx.search), RL fine-tuning.
 """
@@ -15,11 +16,13 @@ import math
 import random
 import time
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from .averaging import WeightAverage
 from .checkpoint import load_training_state, save_training_state
 from .config import Config
 from .data import collate, tensorize
@@ -118,10 +121,12 @@ class Trainer:
         total = self.steps_per_epoch * t.max_epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / max(1, t.warmup_steps)) * max(0.05, 1 - s / total))
+        self.average = WeightAverage(self.model, t.weight_average) if t.weight_average else None
         self.progress_state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
                                "seconds": 0.0}
         if resume:
-            self.progress_state = load_training_state(self.run / "last", self.model, self.optimizer, self.scheduler)
+            self.progress_state = load_training_state(self.run / "last", self.model, self.optimizer, self.scheduler,
+                                                      self.average)
             self._truncate_log(self.progress_state["step"])
 
     # --- logging ----------------------------------------------------------------------------------
@@ -162,6 +167,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
                 self.optimizer.step()
                 self.scheduler.step()
+                if self.average is not None:
+                    self.average.update()
                 state["step"] += 1
                 running += nll.sum().item()
                 running_steps += steps.sum().item()
@@ -175,19 +182,21 @@ class Trainer:
             state["epoch"] = epoch
             state["seconds"] = time.time() - started
             if epoch % t.eval_every == 0 or epoch == t.max_epochs:
-                scores = self.evaluate()
-                improved = state["best"] is None or scores[metric] > state["best"]
-                if improved:
-                    state.update(best=scores[metric], best_epoch=epoch, bad_epochs=0)
-                    Translator(self.config, self.model).save_pretrained(self.run / "best")
-                else:
+                with self.average.applied() if self.average is not None else nullcontext():
+                    scores = self.evaluate()
+                    improved = state["best"] is None or scores[metric] > state["best"]
+                    if improved:
+                        state.update(best=scores[metric], best_epoch=epoch, bad_epochs=0)
+                        Translator(self.config, self.model).save_pretrained(self.run / "best")
+                if not improved:
                     state["bad_epochs"] += 1
                 self.log({"type": "dev", "epoch": epoch, "step": state["step"], **scores,
                           "seconds": round(time.time() - started, 1)})
                 tqdm.write(f"epoch {epoch}: dev {metric} {scores[metric]:.2f} (best {state['best']:.2f} at epoch "
                            f"{state['best_epoch']}), {time.time() - started:.0f} s")
             state["seconds"] = time.time() - started
-            save_training_state(self.run / "last", self.model, self.optimizer, self.scheduler, state)
+            save_training_state(self.run / "last", self.model, self.optimizer, self.scheduler, state,
+                                self.average)
             plot_curves(self.run)
             if state["bad_epochs"] >= t.patience:
                 tqdm.write(f"early stop: no dev improvement for {t.patience} evaluations")

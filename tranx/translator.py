@@ -4,7 +4,8 @@ It owns the whole path: lexical substitution of the intent, word units, the netw
 tree -> code, a parse check (so every candidate parses), the Django line completion, and putting the
 slot values back. A checkpoint is a folder: `config.json` (format and version), `model.safetensors`
 (decoder weights), `encoder/` (the encoder's own folder: weights, config, tokenizer or sentencepiece
-files), `vocab/primitive.json` and `grammar.asdl`. Nothing is pickled.
+files), `vocab/primitive.json` and `grammar.asdl`. Nothing is pickled. An ensemble of translators
+(tranx.ensemble) decodes with the averaged distributions of its members and saves them side by side.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -48,12 +50,20 @@ class Candidate:
 
 
 class Translator:
-    def __init__(self, config: Config, model: TranxModel):
+    def __init__(self, config: Config, model: TranxModel, *, others: Sequence["Translator"] = ()):
+        """`others`: further members of an ensemble (build one with tranx.ensemble.combine, which checks them)."""
         self.config = config
         self.model = model
+        self.others = list(others)
+        self.models = [model, *(t.model for t in self.others)]
         self.language = get_language("python")
         self.system = TransitionSystem(model.grammar)
         self.dataset = config.train.dataset
+
+    @property
+    def members(self) -> list["Translator"]:
+        """The single translators this one decodes with (itself alone, unless it is an ensemble)."""
+        return [Translator(self.config, self.model), *self.others] if self.others else [self]
 
     # --- translation ----------------------------------------------------------------------------
     def prepare(self, intent) -> tuple[list[str], object]:
@@ -93,7 +103,7 @@ class Translator:
             chunk = prepared[start:start + batch_size]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # word-piece truncation of very long intents
-                results = beam_search(self.model, self.system, [w for w, _, _ in chunk],
+                results = beam_search(self.models, self.system, [w for w, _, _ in chunk],
                                       beam_size=max(beam_size, n_best),
                                       max_steps=max_steps or self.config.train.max_decode_steps,
                                       token_check=self.language.token_ok)
@@ -119,7 +129,7 @@ class Translator:
             chunk = prepared[start:start + max(1, batch_size // num_samples)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                results = sample(self.model, self.system, [w for w, _, _ in chunk], num_samples=num_samples,
+                results = sample(self.models, self.system, [w for w, _, _ in chunk], num_samples=num_samples,
                                  max_steps=max_steps or self.config.train.max_decode_steps,
                                  token_check=self.language.token_ok, generator=generator, top_k=top_k,
                                  temperature=temperature)
@@ -161,6 +171,9 @@ class Translator:
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write the checkpoint folder atomically (a temporary folder renamed into place)."""
         from safetensors.torch import save_file
+        if self.others:
+            from .ensemble import save_ensemble
+            return save_ensemble(self, folder)
         with atomic_folder(folder) as tmp:
             meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "grammar": self.model.grammar.name,
                     "config": self.config.to_json()}
@@ -182,6 +195,9 @@ class Translator:
         folder = Path(folder)
         if not folder.is_dir():
             raise CheckpointError(f"checkpoint folder not found: {folder}")
+        from .ensemble import INDEX, load_ensemble
+        if (folder / INDEX).is_file():
+            return load_ensemble(folder)
         for name in ("config.json", "model.safetensors", "grammar.asdl", "vocab/primitive.json", "encoder"):
             if not (folder / name).exists():
                 raise CheckpointError(f"{folder} is not a tranx checkpoint: {name} is missing")
