@@ -104,15 +104,19 @@ def test_best_is_saved_with_the_averaged_weights_and_resume_continues_the_averag
     decoder = sorted(k for k in raw if k.startswith("decoder.") and k.endswith("weight"))
     assert decoder and all(not torch.equal(last[PREFIX + k], raw[k]) for k in decoder)  # not the last step's
 
-    _train(TINY, "train.max_epochs=1", "train.patience=5", "train.weight_average=0.9", *SMALL, "--out", split)
+    # the same run stopped after its first epoch (time budget), then resumed: the average continues exactly
+    _train(TINY, "train.max_epochs=2", "train.max_minutes=0.00001", "train.patience=5", "train.weight_average=0.9",
+           *SMALL, "--out", split)
     saved = load_file(str(split / "last" / "optimizer.safetensors"))
     best = load_file(str(split / "best" / "model.safetensors"))  # one epoch: best/ is that epoch
     assert all(torch.equal(best[k.removeprefix("decoder.")], saved[PREFIX + k]) for k in decoder)
     trainer = Trainer(load_config(split / "config.json"), split, resume=True, progress=False)
     assert trainer.average.updates == 4
     assert all(torch.equal(value, saved[key]) for key, value in trainer.average.tensors().items())
-    assert main(["train", "--resume", str(split), "train.max_epochs=2", "--threads", "1"]) == 0
-    assert json.loads((split / "last" / "state.json").read_text())["average_updates"] == 8  # continued
+    assert main(["train", "--resume", str(split), "train.max_minutes=null", "--threads", "1"]) == 0
+    resumed = load_file(str(split / "last" / "optimizer.safetensors"))
+    assert json.loads((split / "last" / "state.json").read_text())["average_updates"] == 8
+    assert all(torch.equal(resumed[k], last[k]) for k in last if k.startswith(PREFIX))
 
 
 def test_resuming_without_a_saved_average_is_a_clear_error(tmp_path, capsys):
