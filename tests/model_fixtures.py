@@ -70,6 +70,17 @@ def word_vocab():
     return Vocab.from_counts(Counter(w for e in conala_examples() for w in e.words), cutoff=2, name="words")
 
 
+def skip_without_data(dataset: str = "conala") -> None:
+    """Skip the calling test when the shared data set is not there."""
+    import pytest
+
+    from preprocess.datasets import DataRootError, resolve_data_root
+    try:
+        resolve_data_root(None, dataset)
+    except DataRootError as exc:
+        pytest.skip(str(exc))
+
+
 def make_model(seed: int = 0, **model_overrides) -> TranxModel:
     """A fresh tiny model (same seed, same config -> same weights), in eval mode."""
     grammar, _ = grammar_and_system()

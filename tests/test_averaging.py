@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from preprocess.datasets import DataRootError, resolve_data_root
+from model_fixtures import skip_without_data
 from tranx.averaging import PREFIX, WeightAverage
 from tranx.cli import main
 from tranx.config import load_config
@@ -82,15 +82,8 @@ SMALL = ["train.train_limit=64", "train.dev_limit=4", "train.eval_beam_size=1", 
          "--threads", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _data():
-    try:
-        resolve_data_root(None, "conala")
-    except DataRootError as exc:
-        pytest.skip(str(exc))
-
-
 def _train(*argv) -> None:
+    skip_without_data("conala")
     assert main(["train", *[str(a) for a in argv]]) == 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from preprocess.datasets import DataRootError, resolve_data_root
+from model_fixtures import skip_without_data
 from tranx.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,10 +27,7 @@ ONE = ["--threads", "1"]
 
 @pytest.fixture(scope="module", autouse=True)
 def _data():
-    try:
-        resolve_data_root(None, "conala")
-    except DataRootError as exc:
-        pytest.skip(str(exc))
+    skip_without_data("conala")
 
 
 @pytest.fixture(scope="module")
