@@ -15,6 +15,7 @@ from tranx.ensemble import combine
 from tranx.errors import TranxError
 from tranx.search import beam_search, sample
 from tranx.translator import CheckpointError, Translator
+from tranx.vocab import Vocab
 
 INTENTS = ["sort list `my_list` by key 'name'", "zip two lists `a` and `b` into a list of tuples", "print hello"]
 
@@ -95,6 +96,10 @@ def test_members_must_read_and_write_alike(pair):
     other.train.substitution = False
     with pytest.raises(TranxError, match="train.substitution"):
         combine([first, Translator(other, second.model)])
+    bigger = copy.copy(second.model)
+    bigger.tokens = Vocab.from_counts({"an_extra_token": 9}, cutoff=1, name="primitive")
+    with pytest.raises(TranxError, match=r"primitive-token vocabulary differs \(\d+ tokens against \d+ tokens\)"):
+        combine([first, Translator(second.config, bigger)])
 
 
 def test_a_broken_ensemble_folder_is_a_clear_error(pair, tmp_path):

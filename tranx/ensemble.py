@@ -46,7 +46,7 @@ def _shared_settings(a, b):
 
 
 def _short(value) -> str:
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return f"{len(value)} tokens"
     text = str(value)
     return text if len(text) <= 40 else f"{len(text)} characters"

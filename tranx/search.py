@@ -1,8 +1,8 @@
 """Search over the decoder, outside the model: batched beam search, greedy decoding and sampling.
 
 All three share `_Rows`, the live hypotheses of many intents as one batch: each step feeds every row
-through `TranxModel.decode_step` (of each member of an ensemble, their distributions averaged), then expands rows with the grammar's valid actions only (the
-`Hypothesis` of tranx.transition checks each one). GenToken candidates merge generation and copying
+through `TranxModel.decode_step` (of every member of an ensemble, their distributions averaged), then
+expands rows with the grammar's valid actions only (the `Hypothesis` of tranx.transition checks each one). GenToken candidates merge generation and copying
 into one probability per distinct token, so a token that is both in the vocabulary and in the intent is
 one candidate. Tokens a primitive type cannot hold (an `int` field given `abc`) are never proposed.
 
@@ -44,7 +44,8 @@ class _Member:
 
     def step(self, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor, example: torch.Tensor):
         if self.history.size(1):
-            parent_h = self.history[torch.arange(len(parents)), parents.clamp(min=0)] * (parents >= 0).unsqueeze(-1)
+            parent_h = self.history[torch.arange(len(parents)), parents.clamp(min=0)]
+            parent_h = parent_h * (parents >= 0).unsqueeze(-1)
         else:
             parent_h = self.state.h.new_zeros(self.state.h.shape)
         self.state, scores = self.model.decode_step(prev, fields, parent_h, self.state, self.base_memory.select(example))
