@@ -68,6 +68,8 @@ def main() -> None:
         summary = Path(run) / "summary.json"
         if summary.is_file():
             training[Path(run).name] = json.loads(summary.read_text())
+        else:
+            print(f"skipped {run}: no summary.json (not a finished training run)", file=sys.stderr)
     result = {"checkpoint": str(folder), "load_seconds": round(load_seconds, 2), "latency": latency,
               "batched": throughput, "test_intents": len(intents), "peak_rss_mb": round(peak_mb),
               "training": training, "threads": torch.get_num_threads(),
