@@ -258,11 +258,13 @@ def _cmd_translate(args) -> int:
 
 def _cmd_ensemble(args) -> int:
     from .ensemble import combine
+    from .translator import Translator
     if len(args.runs) < 2:
         raise TranxError(f"an ensemble needs at least two runs, got {len(args.runs)}")
-    ensemble = combine([_load_translator(run, None) for run in args.runs])
+    folders = [_checkpoint_folder(run) for run in args.runs]
+    ensemble = combine([Translator.from_pretrained(folder) for folder in folders])
     ensemble.save_pretrained(args.out)
-    print(json.dumps({"ensemble": str(args.out), "members": [str(_checkpoint_folder(r)) for r in args.runs]}))
+    print(json.dumps({"ensemble": str(args.out), "members": [str(folder) for folder in folders]}))
     return 0
 
 

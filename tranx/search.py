@@ -112,8 +112,6 @@ def mixture(scores: list[Scores]) -> Scores:
     log_m = math.log(len(scores))
 
     def mean(parts: list[torch.Tensor]) -> torch.Tensor:
-        width = max(p.size(-1) for p in parts)  # pointer widths may differ (encoders truncate differently)
-        parts = [torch.nn.functional.pad(p, (0, width - p.size(-1)), value=NEG) for p in parts]
         return torch.logsumexp(torch.stack(parts), dim=0) - log_m
 
     gate = mean([s.gate for s in scores])
