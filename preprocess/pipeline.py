@@ -292,9 +292,11 @@ class PreprocessResult:
 
 
 def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = True, seed: int = DEV_SEED,
-                       language: str = "python", workers: int | None = None) -> PreprocessResult:
-    """Split and process ``dataset``; vocabularies are built by ``write_preprocessed`` (or ``build_vocabs``)."""
-    raw = split_examples(dataset, data_root, seed=seed)
+                       language: str = "python", workers: int | None = None,
+                       splits: Iterable[str] = SPLITS) -> PreprocessResult:
+    """Split and process ``dataset`` (only ``splits``: training never needs test); vocabularies are built by
+    ``write_preprocessed`` (or ``build_vocabs``)."""
+    raw = split_examples(dataset, data_root, seed=seed, splits=splits)
     settings = _Settings(dataset, substitution, language)
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     examples = {split: _process_all(rows, split, settings, workers) for split, rows in raw.items()}

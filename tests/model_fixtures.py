@@ -18,12 +18,12 @@ import torch
 from preprocess.pipeline import Example, process_example, split_examples
 from tranx.config import Config, ModelConfig
 from tranx.data import Batch, TensorExample, collate, tensorize
-from tranx.decoder import Scores
+from tranx.distribution import ActionDistribution
 from tranx.languages import get_language
 from tranx.model import TranxModel, build_encoder
 from tranx.transition import TransitionSystem
 from tranx.translator import Translator
-from tranx.vocab import Vocab, primitive_vocab
+from tranx.vocab import Vocab, typed_primitive_vocab
 
 TINY = dict(encoder="tiny-random", tiny_encoder_size=32, hidden_size=32, action_embed_size=16, field_embed_size=8,
             att_size=32, dropout=0.0)
@@ -61,7 +61,8 @@ def conala_examples(n: int = 40) -> tuple[Example, ...]:
 
 @functools.lru_cache(maxsize=None)
 def token_vocab():
-    return primitive_vocab((e.actions for e in conala_examples()), cutoff=TOKEN_CUTOFF)
+    _, system = grammar_and_system()
+    return typed_primitive_vocab(system, (e.actions for e in conala_examples()), cutoff=TOKEN_CUTOFF)
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,7 +88,8 @@ def make_model(seed: int = 0, **model_overrides) -> TranxModel:
     config = tiny_config(**model_overrides)
     torch.manual_seed(seed)
     words = word_vocab() if config.word_embed_size else None
-    model = TranxModel(config, grammar, token_vocab(), build_encoder(config), words)
+    model = TranxModel(config, grammar, token_vocab(), build_encoder(config), words,
+                       token_ok=get_language("python").token_ok)
     model.eval()
     return model
 
@@ -95,7 +97,7 @@ def make_model(seed: int = 0, **model_overrides) -> TranxModel:
 def tensor_examples(model: TranxModel, examples, copy: bool | None = None) -> list[TensorExample]:
     _, system = grammar_and_system()
     copy = model.config.copy if copy is None else copy
-    return [tensorize(e.words, e.actions, system, model.ids, copy=copy) for e in examples]
+    return [tensorize(e.words, e.actions, system, model.tables, copy=copy) for e in examples]
 
 
 def train(model: TranxModel, examples, steps: int, *, lr: float = 5e-3, batch_size: int = 16,
@@ -130,22 +132,24 @@ def trained_translator() -> Translator:
     return Translator(config, model)
 
 
-def teacher_forced_scores(model: TranxModel, batch: Batch) -> tuple[Scores, torch.Tensor, torch.Tensor]:
-    """The scores `TranxModel.loss` computes, for inspection: (Scores [B, T, ...], word mask [B, W],
-    decoder states h [B, T, H])."""
-    scores, memory, history = model.teacher_forced(batch)
-    return scores, memory.mask, history
+def teacher_forced_scores(model: TranxModel, batch: Batch) -> tuple[ActionDistribution, torch.Tensor, torch.Tensor]:
+    """What `TranxModel.loss` computes, for inspection: (ActionDistribution [B, T, ...], word mask [B, W], decoder
+    states h [B, T, H])."""
+    distribution, memory, history = model.teacher_forced(batch)
+    return distribution, memory.mask, history
 
 
 def replay_log_probs(model: TranxModel, words: list[str], actions) -> list[float]:
     """log p of each action of `actions` (Action objects) when `TranxModel.decode_step` is run along them one at a
-    time, as search does: the decoder's own view of a hypothesis' score, computed without `tensorize`/`collate`."""
+    time, as search does, computed from the heads by hand (gate * vocabulary + gate * pointer mass over the positions
+    holding the token), not through `tensorize`, `collate` or `ActionDistribution.log_prob`. None for a token with
+    no column (in neither the type's vocabulary nor the intent)."""
     import math
 
     from tranx.actions import ApplyRule, GenToken
-    from tranx.decoder import COPY, GEN, REDUCE
-    _, system = grammar_and_system()
-    ids, tokens = model.ids, model.tokens
+    from tranx.distribution import COPY, GEN, REDUCE, VALID
+    system = model.system
+    ids, tokens, tables = model.ids, model.tokens, model.tables
     out = []
     with torch.no_grad():
         memory, state = model.encode([words])
@@ -155,24 +159,28 @@ def replay_log_probs(model: TranxModel, words: list[str], actions) -> list[float
         for action in actions:
             frontier = hypothesis.frontier
             parent_h = history[frontier.parent_step] if frontier.parent_step >= 0 else state.h.new_zeros(state.h.shape)
-            state, scores = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.field.id]), parent_h,
-                                              state, memory)
+            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.field.id]), parent_h,
+                                         state, memory)
             history.append(state.h)
             if not frontier.field.is_primitive:
                 index = action.constructor.id if isinstance(action, ApplyRule) else ids.num_rules
-                out.append(scores.rule[0, index].item())
+                out.append(d.rule[0, index].item())
             elif not isinstance(action, GenToken):
-                out.append(scores.gate[0, REDUCE].item())
+                out.append(d.gate[0, REDUCE].item())
             else:
+                type_index = tables.type_index(frontier.field.type)
                 positions = [i for i, w in enumerate(words) if w == action.value] if model.config.copy else []
                 parts = []
-                token = tokens.id(action.value)
-                if token != tokens.unk_id or not positions:  # as tensorize: <unk> only when it cannot be copied
-                    parts.append(scores.gate[0, GEN].item() + scores.token[0, token].item())
-                if positions:
-                    parts.append(scores.gate[0, COPY].item() + torch.logsumexp(scores.copy[0, positions], 0).item())
-                top = max(parts)
-                out.append(top + math.log(sum(math.exp(p - top) for p in parts)))
+                token = tokens._ids.get(action.value)
+                if token is not None and tables.type_tokens[type_index, token]:
+                    parts.append(d.gate[0, GEN].item() + d.token[0, token].item())
+                if positions and d.gate[0, COPY].item() > VALID:
+                    parts.append(d.gate[0, COPY].item() + torch.logsumexp(d.copy[0, positions], 0).item())
+                if not parts:  # no column for this token: it has probability 0 (left out of the loss)
+                    out.append(None)
+                else:
+                    top = max(parts)
+                    out.append(top + math.log(sum(math.exp(p - top) for p in parts)))
             previous = ids.of(action)
             hypothesis = hypothesis.apply(action)
     return out

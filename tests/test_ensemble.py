@@ -46,9 +46,7 @@ def test_an_ensemble_of_one_model_twice_decodes_as_that_model(pair):
 def test_ensemble_scores_are_the_averaged_step_probabilities(pair):
     first, second = pair
     words = _words(first)
-    system = first.system
-    beams = beam_search([first.model, second.model], system, words, beam_size=4, max_steps=60,
-                        token_check=first.language.token_ok)
+    beams = beam_search([first.model, second.model], words, beam_size=4, max_steps=60)
     checked = 0
     for w, results in zip(words, beams):
         for result in results:
@@ -59,7 +57,7 @@ def test_ensemble_scores_are_the_averaged_step_probabilities(pair):
             checked += 1
     assert checked >= 3
     # and the two members disagree, so the ensemble is not either one of them
-    alone = beam_search(first.model, system, words, beam_size=4, max_steps=60, token_check=first.language.token_ok)
+    alone = beam_search(first.model, words, beam_size=4, max_steps=60)
     assert [r.log_prob for r in alone[0]] != pytest.approx([r.log_prob for r in beams[0]], abs=1e-3)
 
 
@@ -67,8 +65,8 @@ def test_ensemble_samples_are_scored_under_the_averaged_distribution(pair):
     import torch
     first, second = pair
     words = _words(first)
-    drawn = sample([first.model, second.model], first.system, words, num_samples=3, max_steps=60,
-                   token_check=first.language.token_ok, generator=torch.Generator().manual_seed(0))
+    drawn = sample([first.model, second.model], words, num_samples=3, max_steps=60,
+                   generator=torch.Generator().manual_seed(0))
     checked = 0
     for w, results in zip(words, drawn):
         for result in results:  # each draw's log-probability is under the averaged distribution

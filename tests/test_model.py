@@ -1,7 +1,8 @@
 """Tests for tranx.model / tranx.decoder / tranx.data: the teacher-forced, grammar-masked loss.
 
 Tiny random models (tests/model_fixtures.py) on the first CoNaLa training examples. What is checked: the loss trains;
-masked scores give invalid actions exactly zero probability and valid ones a distribution; each model switch
+the training distribution gives exactly the actions the grammar tables allow (rules by field, tokens by primitive
+type, never <pad> or <unk>, copyable words) non-zero mass and sums to one over them; each model switch
 (`grammar_mask_in_training`, `copy`, `parent_feeding`) changes the numbers it should; and the teacher-forced loss is
 exactly the sum of the per-step scores `decode_step` gives along the oracle (training and search agree).
 """
@@ -17,9 +18,9 @@ from model_fixtures import (conala_examples, grammar_and_system, make_model, rep
                             tensor_examples, tiny_config, token_vocab, train)
 from tranx.actions import GenToken, action_from_json
 from tranx.data import collate, tensorize
-from tranx.decoder import COPY, GEN, NEG, REDUCE
+from tranx.distribution import COPY, GEN, NEG, VALID
 from tranx.languages import get_language
-from tranx.model import TranxModel, build_encoder, step_log_probs
+from tranx.model import TranxModel, build_encoder
 
 
 def valid_tables():
@@ -56,50 +57,68 @@ def test_loss_is_finite_and_decreases():
 def test_loss_shapes_and_padding(batch):
     model = make_model()
     nll, steps = model.loss(batch)
-    lengths = [len(e.actions) for e in conala_examples()[:8]]
+    scorable = [sum(t >= 0 for t in e.target) for e in tensor_examples(model, conala_examples()[:8])]
     assert nll.shape == steps.shape == (8,)
-    assert steps.tolist() == lengths
+    assert steps.tolist() == scorable
+    assert sum(scorable) > 0.95 * sum(len(e.actions) for e in conala_examples()[:8])
     assert (nll > 0).all() and torch.isfinite(nll).all()
     # padding is inert: each example alone gets the loss it gets in the padded batch
     model_alone = [model.loss(collate(tensor_examples(model, [e])))[0].item() for e in conala_examples()[:8]]
     assert nll.tolist() == pytest.approx(model_alone, rel=1e-5)
 
 
-def test_masked_scores_put_zero_mass_on_invalid_actions(batch):
+def expected_valid_columns(model, batch) -> torch.Tensor:
+    """[S, K] the columns the grammar allows at each real step, built from the transition system, the language's
+    token check and the vocabulary's per-type token lists (not from the model's tables)."""
+    grammar, system = grammar_and_system()
+    language = get_language("python")
+    tokens = model.tokens
+    fields = (*grammar.fields, grammar.root_field)
+    R, V = len(grammar.constructors), len(tokens)
+    W = max(len(w) for w in batch.words)
+    out = []
+    for b in range(batch.field.size(0)):
+        words = batch.words[b]
+        for t in range(int(batch.step_mask[b].sum())):
+            field = fields[int(batch.field[b, t])]
+            valid = system.valid_for_field(field)
+            row = torch.zeros(R + 1 + V + W, dtype=torch.bool)
+            row[list(valid.constructor_ids)] = True
+            row[R] = valid.reduce
+            if valid.token:
+                own = {tokens.token(i) for i in tokens.types.get(field.type, ())}
+                for token in own:
+                    if language.token_ok(field.type, token):
+                        row[R + 1 + tokens.id(token)] = True
+                for p, word in enumerate(words):
+                    if language.token_ok(field.type, word) and word not in own and words.index(word) == p:
+                        row[R + 1 + V + p] = True
+            out.append(row)
+    return torch.stack(out)
+
+
+def test_training_distribution_is_the_grammar_tables(batch):
     model = make_model()
     with torch.no_grad():
-        scores, word_mask, _ = teacher_forced_scores(model, batch)
-        # the mirror in model_fixtures is the real loss
-        nll = -step_log_probs(scores, batch, word_mask.size(1)).masked_fill(~batch.step_mask, 0).sum(1)
-        assert torch.allclose(nll, model.loss(batch)[0], rtol=1e-6)
-    rules, reduce_ok, primitive = valid_tables()
-    real = batch.step_mask
-    field = batch.field[real]  # [S] real steps
-    rule_p = scores.rule[real].exp()
-    gate_p = scores.gate[real].exp()
-    token_p = scores.token[real].exp()
-    copy_p = scores.copy[real].exp()
-    words = word_mask.unsqueeze(1).expand(-1, batch.field.size(1), -1)[real]  # [S, W]
-
-    composite = ~primitive[field]
-    valid = rules[field]
-    assert composite.sum() > 20 and (~primitive[field]).sum() < len(field)
-    # composite steps: other types' constructors (and Reduce on single fields) get exactly 0
-    assert torch.equal(rule_p[composite][~valid[composite]], torch.zeros(int((~valid[composite]).sum())))
-    assert (~valid[composite][:, -1]).any()  # some composite single fields: Reduce masked there
-    assert torch.allclose(rule_p[composite].sum(-1), torch.ones(int(composite.sum())), atol=1e-5)
-    assert (rule_p[composite][valid[composite]] > 0).all()
-
-    prim = primitive[field]
-    single = prim & ~reduce_ok[field]
-    assert single.sum() > 5 and (prim & reduce_ok[field]).sum() > 0
-    assert torch.equal(gate_p[single][:, REDUCE], torch.zeros(int(single.sum())))  # no Reduce on single fields
-    assert (gate_p[prim & reduce_ok[field]][:, REDUCE] > 0).all()
-    assert torch.equal(token_p[prim][:, 0], torch.zeros(int(prim.sum())))  # <pad> is never generated
-    assert torch.equal(copy_p[prim][~words[prim]], torch.zeros(int((~words[prim]).sum())))  # nor padding copied
-    total = (gate_p[:, GEN] * token_p.sum(-1) + gate_p[:, COPY] * (copy_p * words).sum(-1) + gate_p[:, REDUCE])
-    assert torch.allclose(total[prim], torch.ones(int(prim.sum())), atol=1e-5)
-    assert (scores.rule[real][composite][~valid[composite]] < NEG / 2).all()  # NEG-level log-probs
+        distribution, _, _ = teacher_forced_scores(model, batch)
+        dense = distribution.log_probs()[batch.step_mask]  # [S, K]
+        scored = batch.step_mask & (batch.target >= 0)
+        nll = -distribution.log_prob(batch.target).masked_fill(~scored, 0).sum(1)
+        assert torch.allclose(nll, model.loss(batch)[0], rtol=1e-6)  # the loss is this distribution's
+    expected = expected_valid_columns(model, batch)
+    assert torch.equal(dense > VALID, expected)
+    assert torch.equal(dense[~expected], torch.full((int((~expected).sum()),), NEG))  # exactly zero mass
+    assert torch.allclose(dense.exp().sum(-1), torch.ones(len(dense)), atol=1e-5)  # a distribution over the valid
+    tokens = model.tokens
+    R = len(grammar_and_system()[0].constructors)
+    assert not expected[:, R + 1 + tokens.unk_id].any() and not expected[:, R + 1 + tokens.pad_id].any()
+    composite = expected[:, :R].any(-1)
+    assert composite.sum() > 20 and (~composite).sum() > 5
+    # the dense table and the exact log-space scoring agree on every oracle target
+    targets = batch.target[batch.step_mask]
+    scored = targets >= 0
+    assert torch.allclose(dense.gather(1, targets.clamp(min=0).unsqueeze(1)).squeeze(1)[scored],
+                          distribution.log_prob(batch.target)[batch.step_mask][scored], atol=1e-5)
 
 
 def test_unmasked_training_gives_invalid_actions_mass(batch):
@@ -107,19 +126,18 @@ def test_unmasked_training_gives_invalid_actions_mass(batch):
     unmasked = make_model(grammar_mask_in_training=False)
     for a, b in zip(masked.state_dict().values(), unmasked.state_dict().values()):
         assert torch.equal(a, b)  # same weights: only the switch differs
-    rules, reduce_ok, primitive = valid_tables()
     with torch.no_grad():
-        scores, _, _ = teacher_forced_scores(unmasked, batch)
+        distribution, _, _ = teacher_forced_scores(unmasked, batch)
         nll_masked = masked.loss(batch)[0]
         nll_unmasked = unmasked.loss(batch)[0]
-    field = batch.field[batch.step_mask]
-    composite = ~primitive[field]
-    rule_p = scores.rule[batch.step_mask].exp()[composite]
-    invalid = ~rules[field][composite]
-    assert (rule_p[invalid] > 0).all()
-    assert (rule_p[invalid].sum() / composite.sum()) > 0.5  # most mass of a random model is on invalid rules
-    single = primitive[field] & ~reduce_ok[field]
-    assert (scores.gate[batch.step_mask].exp()[single][:, REDUCE] > 0).all()
+    expected = expected_valid_columns(masked, batch)
+    dense = distribution.log_probs()[batch.step_mask]
+    R = len(grammar_and_system()[0].constructors)
+    composite = expected[:, :R].any(-1)
+    invalid_rules = ~expected[composite][:, :R + 1]
+    rule_p = dense[composite][:, :R + 1].exp()
+    assert (rule_p[invalid_rules] > 0).all()
+    assert (rule_p * invalid_rules).sum() / composite.sum() > 0.5  # most mass of a random model is on invalid rules
     # masking renormalises over fewer actions: every oracle sequence is more probable with it
     assert (nll_masked < nll_unmasked - 1.0).all()
 
@@ -138,26 +156,24 @@ def test_copy_switch(copy_only_example):
     assert "zzqx" not in with_copy.tokens
     _, system = grammar_and_system()
     step = [i for i, a in enumerate(actions) if a == GenToken("zzqx")][0]
+    tables = with_copy.tables
 
-    on = tensorize(words, actions, system, with_copy.ids, copy=True)
-    off = tensorize(words, actions, system, without_copy.ids, copy=False)
-    assert (on.token_target[step], on.copy_target[step]) == (-1, [1])  # copy only
-    unk = with_copy.tokens.unk_id
-    assert (off.token_target[step], off.copy_target[step]) == (unk, [])  # falls back to generating <unk>
+    on = tensorize(words, actions, system, tables, copy=True)
+    off = tensorize(words, actions, system, without_copy.tables, copy=False)
+    assert on.target[step] == tables.token_offset + tables.num_tokens + 1  # the word at position 1, copied
+    assert off.target[step] == -1 and off.unscorable == 1  # no column: <unk> gets no mass, the step is left out
+    assert on.target[:step] == off.target[:step] and on.unscorable == 0
 
     with torch.no_grad():
-        s_on, _, _ = teacher_forced_scores(with_copy, collate([on]))
-        s_off, _, _ = teacher_forced_scores(without_copy, collate([off]))
-        lp_on = step_log_probs(s_on, collate([on]), len(words))[0]
-        lp_off = step_log_probs(s_off, collate([off]), len(words))[0]
-    assert torch.equal(s_off.gate[..., COPY].exp(), torch.zeros(1, len(actions)))  # no copy probability at all
-    assert (s_on.gate[..., COPY].exp() > 0).all()
-    assert lp_on[step].item() == pytest.approx(s_on.gate[0, step, COPY].item() + s_on.copy[0, step, 1].item(),
+        d_on, _, _ = teacher_forced_scores(with_copy, collate([on]))
+        d_off, _, _ = teacher_forced_scores(without_copy, collate([off]))
+        lp_on = d_on.log_prob(collate([on]).target)[0]
+        assert without_copy.loss(collate([off]))[1].item() == len(actions) - 1
+    assert torch.equal(d_off.gate[..., COPY].exp(), torch.zeros(1, len(actions)))  # no copy probability at all
+    primitive = d_on.primitive[0]
+    assert (d_on.gate[0, primitive, COPY].exp() > 0).all()
+    assert lp_on[step].item() == pytest.approx(d_on.gate[0, step, COPY].item() + d_on.copy[0, step, 1].item(),
                                                abs=1e-5)
-    assert lp_off[step].item() == pytest.approx(s_off.gate[0, step, GEN].item() + s_off.token[0, step, unk].item(),
-                                                abs=1e-5)
-    # the copy=False model scores the same sequence by <unk> generation: a different number
-    assert abs(lp_on[step].item() - lp_off[step].item()) > 1e-3
 
 
 def test_parent_feeding_switch(batch):
@@ -193,21 +209,23 @@ def test_teacher_forced_loss_equals_decode_step_scores(overrides):
     grammar, _ = grammar_and_system()
     batch = collate(tensor_examples(model, examples))
     with torch.no_grad():
-        scores, word_mask, _ = teacher_forced_scores(model, batch)
-        per_step = step_log_probs(scores, batch, word_mask.size(1))
+        distribution, _, _ = teacher_forced_scores(model, batch)
+        per_step = distribution.log_prob(batch.target)
         nll = model.loss(batch)[0]
     for i, example in enumerate(examples):
         actions = [action_from_json(grammar, a) for a in example.actions]
         replayed = replay_log_probs(model, example.words, actions)
-        assert per_step[i, :len(actions)].tolist() == pytest.approx(replayed, abs=2e-5)
-        assert -nll[i].item() == pytest.approx(sum(replayed), abs=1e-3, rel=1e-5)
+        assert [t < 0 for t in batch.target[i, :len(actions)].tolist()] == [r is None for r in replayed]
+        kept = [t for t, r in enumerate(replayed) if r is not None]
+        assert per_step[i, kept].tolist() == pytest.approx([replayed[t] for t in kept], abs=2e-5)
+        assert -nll[i].item() == pytest.approx(sum(replayed[t] for t in kept), abs=1e-3, rel=1e-5)
 
 
 def test_tensorize_records_the_decoders_view(copy_only_example):
     words, actions = copy_only_example
     grammar, system = grammar_and_system()
     model = make_model()
-    t = tensorize(words, actions, system, model.ids)
+    t = tensorize(words, actions, system, model.tables)
     assert t.length == len(actions)
     assert t.prev_action[0] == 0 and t.field[0] == grammar.root_field.id and t.parent[0] == -1
     assert t.prev_action[1:] == [model.ids.of(a) for a in actions[:-1]]
@@ -218,20 +236,28 @@ def test_tensorize_records_the_decoders_view(copy_only_example):
         hypothesis = hypothesis.apply(action)
 
 
-def test_copy_target_cut_off_by_the_encoder_is_learnt_as_unk(batch):
-    """A token copyable only from a word the encoder dropped (too long an intent) must not cost 1e9."""
-    from tranx.model import _without_impossible_targets
+def test_copy_target_cut_off_by_the_encoder_is_left_out(copy_only_example):
+    """A token copyable only from a word the encoder dropped (too long an intent) has no valid column: the step is
+    left out of the loss instead of costing 1e9."""
+    words, actions = copy_only_example
     model = make_model()
-    token_steps = (batch.rule_target < 0) & ~batch.reduce_target & batch.step_mask
-    copy_only = token_steps & (batch.token_target < 0)
-    assert copy_only.any()  # the fixture's tiny vocabulary leaves some tokens copy-only
-    kept = _without_impossible_targets(batch, torch.ones(batch.copy_target.shape[0], batch.copy_target.shape[2],
-                                                         dtype=torch.bool), model.tokens.unk_id)
-    assert kept is batch  # all words present: nothing changes
-    cut = torch.zeros(batch.copy_target.shape[0], batch.copy_target.shape[2], dtype=torch.bool)  # all cut off
-    fixed = _without_impossible_targets(batch, cut, model.tokens.unk_id)
-    assert (fixed.token_target[copy_only] == model.tokens.unk_id).all()
-    assert torch.equal(fixed.token_target[~copy_only], batch.token_target[~copy_only])
+    _, system = grammar_and_system()
+    batch = collate([tensorize(words, actions, system, model.tables)])
+
+    class WithoutSecondWord:  # the encoder, with word 1 ("zzqx") cut off as truncation would
+        def batch(self, w):
+            return model.encoder.batch(w)
+
+        def __call__(self, b):
+            out = model.encoder(b)
+            out.word_mask[:, 1] = False
+            return out
+
+    with torch.no_grad():
+        nll, steps = model.loss(batch)
+        cut_nll, cut_steps = model.loss(batch, WithoutSecondWord())
+    assert steps.item() == len(actions) and cut_steps.item() == len(actions) - 1
+    assert 0 < cut_nll.item() < 1e4
 
 
 def test_word_lstm_switch(batch):

@@ -28,16 +28,16 @@ INTENTS = [
 def setup():
     translator = trained_translator()
     words = [translator.prepare(i)[0] for i in INTENTS] + [list(e.words) for e in conala_examples()[:4]]
-    return translator.model, translator.system, translator.language.token_ok, words
+    return translator.model, translator.system, words
 
 
 def test_beam_size_one_is_greedy(setup):
-    model, system, token_ok, words = setup
-    beams = beam_search(model, system, words, beam_size=1, max_steps=80, token_check=token_ok)
-    greedy = greedy_search(model, system, words, max_steps=80, token_check=token_ok)
+    model, system, words = setup
+    beams = beam_search(model, words, beam_size=1, max_steps=80)
+    greedy = greedy_search(model, words, max_steps=80)
     found = 0
     for beam, best in zip(beams, greedy):
-        if best is None:
+        if not best.complete:
             assert beam == []
             continue
         found += 1
@@ -49,12 +49,12 @@ def test_beam_size_one_is_greedy(setup):
 
 
 def test_search_scores_are_the_models_log_likelihood(setup):
-    model, system, token_ok, words = setup
-    beams = beam_search(model, system, words[:5], beam_size=4, max_steps=80, token_check=token_ok)
-    greedy = greedy_search(model, system, words[:5], max_steps=80, token_check=token_ok)
+    model, system, words = setup
+    beams = beam_search(model, words[:5], beam_size=4, max_steps=80)
+    greedy = greedy_search(model, words[:5], max_steps=80)
     checked = 0
     for w, results, best in zip(words, beams, greedy):
-        for result in results + ([best] if best is not None else []):
+        for result in results + ([best] if best.complete else []):
             assert result.log_prob == pytest.approx(sum(replay_log_probs(model, w, result.hypothesis.actions)),
                                                     abs=1e-4)
             checked += 1
@@ -62,8 +62,8 @@ def test_search_scores_are_the_models_log_likelihood(setup):
 
 
 def test_beam_results_are_complete_valid_sorted_and_distinct(setup):
-    model, system, token_ok, words = setup
-    beams = beam_search(model, system, words, beam_size=6, max_steps=80, token_check=token_ok)
+    model, system, words = setup
+    beams = beam_search(model, words, beam_size=6, max_steps=80)
     assert sum(len(b) for b in beams) > len(words)
     for results in beams:
         assert len(results) <= 6
@@ -77,58 +77,61 @@ def test_beam_results_are_complete_valid_sorted_and_distinct(setup):
             assert r.log_prob < 0
             assert GenToken("<unk>") not in r.hypothesis.actions and GenToken("<pad>") not in r.hypothesis.actions
             r.hypothesis.tree()
-    raw = beam_search(model, system, words[:3], beam_size=6, max_steps=80, length_norm=False, token_check=token_ok)
+    raw = beam_search(model, words[:3], beam_size=6, max_steps=80, length_norm=False)
     for results in raw:
         assert all(r.score == r.log_prob for r in results)
         assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 
 
 def test_sampling_is_complete_and_reproducible(setup):
-    model, system, token_ok, words = setup
+    model, system, words = setup
     words = words[:4]
 
     def draw(seed):
-        return sample(model, system, words, num_samples=4, max_steps=80, token_check=token_ok,
+        return sample(model, words, num_samples=4, max_steps=80,
                       generator=torch.Generator().manual_seed(seed))
 
     first, again, other = draw(0), draw(0), draw(1)
-    assert sum(len(s) for s in first) >= 8
+    assert [len(s) for s in first] == [4] * len(words)  # exactly num_samples per intent, incomplete ones included
+    assert sum(r.complete for s in first for r in s) >= 8
     for a, b in zip(first, again):
         assert [r.hypothesis.actions for r in a] == [r.hypothesis.actions for r in b]
         assert [r.log_prob for r in a] == [r.log_prob for r in b]
     for results in first:
-        assert len(results) <= 4
         for r in results:
-            assert r.hypothesis.is_complete and system.replay(r.hypothesis.actions).is_complete
-            r.hypothesis.tree()
+            assert r.hypothesis.is_complete == r.complete
+            assert system.replay(r.hypothesis.actions).is_complete == r.complete  # every action valid
+            if r.complete:
+                r.hypothesis.tree()
     flat = lambda samples: [r.hypothesis.actions for s in samples for r in s]  # noqa: E731
     assert flat(first) != flat(other)  # a different seed draws different programs
     # the reported log-probability is the model's, not the sampler's
-    r = next(r for s in first for r in s)
+    r = first[0][0]
     assert r.log_prob == pytest.approx(sum(replay_log_probs(model, words[0], r.hypothesis.actions)), abs=1e-4)
 
 
 def test_step_limit_is_respected(setup):
-    model, system, token_ok, words = setup
-    beams = beam_search(model, system, words, beam_size=8, max_steps=3, token_check=token_ok)
-    greedy = greedy_search(model, system, words, max_steps=3, token_check=token_ok)
-    samples = sample(model, system, words, num_samples=3, max_steps=3, token_check=token_ok,
+    model, system, words = setup
+    beams = beam_search(model, words, beam_size=8, max_steps=3)
+    greedy = greedy_search(model, words, max_steps=3)
+    samples = sample(model, words, num_samples=3, max_steps=3,
                      generator=torch.Generator().manual_seed(0))
     lengths = [r.hypothesis.length for b in beams for r in b]
-    lengths += [r.hypothesis.length for r in greedy if r is not None]
+    lengths += [r.hypothesis.length for r in greedy]
     lengths += [r.hypothesis.length for s in samples for r in s]
     assert lengths and max(lengths) <= 3  # e.g. Module + Reduce: the empty program
     assert all(len(r.hypothesis.actions) == r.hypothesis.length for b in beams for r in b)
     # a limit of one step completes nothing (no tree has a single action)
-    assert beam_search(model, system, words[:2], beam_size=4, max_steps=1) == [[], []]
-    assert greedy_search(model, system, words[:2], max_steps=1) == [None, None]
+    assert beam_search(model, words[:2], beam_size=4, max_steps=1) == [[], []]
+    stopped = greedy_search(model, words[:2], max_steps=1) + sample(model, words[:1], num_samples=2, max_steps=1)[0]
+    assert [(r.complete, r.hypothesis.length) for r in stopped] == [(False, 1)] * 4  # returned as such, not dropped
 
 
 def test_search_leaves_the_training_mode_alone(setup):
-    model, system, token_ok, words = setup
+    model, system, words = setup
     model.train()
     try:
-        greedy_search(model, system, words[:1], max_steps=10)
+        greedy_search(model, words[:1], max_steps=10)
         assert model.training
     finally:
         model.eval()

@@ -1,8 +1,8 @@
 """Training examples as tensors: decoder inputs, targets and copy targets for teacher forcing.
 
 Each preprocessed example (`preprocess.pipeline.Example`) becomes a `TensorExample` once; `collate`
-pads a batch. Action ids share one embedding table: 0 = start, 1 + constructor id = ApplyRule,
-1 + R = Reduce, 2 + R + token id = GenToken (R = number of constructors).
+pads a batch. Inputs are action ids (tranx.tables.ActionIds); each target is the action's column in
+the grammar tables (the column search would emit), or -1 when the grammar tables give it no column.
 
 Left out: the encoder side (the encoder batches the words itself) and any model code.
 """
@@ -14,27 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from .actions import ApplyRule, GenToken, action_from_json
-from .asdl import Grammar
+from .tables import GrammarTables
 from .transition import TransitionSystem
-from .vocab import Vocab
-
-
-class ActionIds:
-    """The shared action-id scheme of the decoder's input embedding."""
-
-    def __init__(self, grammar: Grammar, tokens: Vocab):
-        self.num_rules = len(grammar.constructors)
-        self.reduce = 1 + self.num_rules
-        self.token_offset = 2 + self.num_rules
-        self.size = self.token_offset + len(tokens)
-        self.tokens = tokens
-
-    def of(self, action) -> int:
-        if isinstance(action, ApplyRule):
-            return 1 + action.constructor.id
-        if isinstance(action, GenToken):
-            return self.token_offset + self.tokens.id(action.value)  # unknown tokens -> <unk>
-        return self.reduce
 
 
 @dataclass
@@ -43,25 +24,25 @@ class TensorExample:
     prev_action: list[int]  # action id fed at each step
     field: list[int]  # frontier field id (root = len(grammar.fields))
     parent: list[int]  # step whose ApplyRule opened the frontier field (-1: root)
-    rule_target: list[int]  # constructor id, R for Reduce, -1 on primitive steps
-    token_target: list[int]  # vocabulary id of a GenToken target when it can be generated, else -1
-    copy_target: list[list[int]]  # word positions equal to the GenToken value (may be empty)
-    reduce_target: list[bool]  # Reduce on a primitive field
+    target: list[int]  # the action's column in the grammar tables, -1 when it has none (left out of the loss)
 
     @property
     def length(self) -> int:
         return len(self.field)
 
+    @property
+    def unscorable(self) -> int:
+        return sum(1 for t in self.target if t < 0)
 
-def tensorize(words: list[str], actions: list, system: TransitionSystem, ids: ActionIds,
+
+def tensorize(words: list[str], actions: list, system: TransitionSystem, tables: GrammarTables,
               copy: bool = True) -> TensorExample:
     """Replay `actions` (JSON lists or Action objects) and record the decoder's view of each step."""
     grammar = system.grammar
-    positions: dict[str, list[int]] = {}
+    first: dict[str, int] = {}
     for i, word in enumerate(words):
-        positions.setdefault(word, []).append(i)
-    unk = ids.tokens.unk_id
-    out = TensorExample(list(words), [], [], [], [], [], [], [])
+        first.setdefault(word, i)
+    out = TensorExample(list(words), [], [], [], [])
     hypothesis = system.initial()
     previous = 0
     for item in actions:
@@ -70,24 +51,27 @@ def tensorize(words: list[str], actions: list, system: TransitionSystem, ids: Ac
         out.prev_action.append(previous)
         out.field.append(frontier.field.id)
         out.parent.append(frontier.parent_step)
-        copies = positions.get(action.value, []) if isinstance(action, GenToken) and copy else []
-        if frontier.field.is_primitive:
-            out.rule_target.append(-1)
-            out.reduce_target.append(not isinstance(action, GenToken))
-            if isinstance(action, GenToken):
-                token = ids.tokens.id(action.value)
-                # an unknown token is learnt as <unk> only when it cannot be copied either
-                out.token_target.append(token if token != unk or not copies else -1)
-            else:
-                out.token_target.append(-1)
+        if isinstance(action, ApplyRule):
+            out.target.append(action.constructor.id)
+        elif isinstance(action, GenToken):
+            out.target.append(_token_target(tables, frontier.field.type, action.value, first, copy))
         else:
-            out.rule_target.append(action.constructor.id if isinstance(action, ApplyRule) else ids.num_rules)
-            out.token_target.append(-1)
-            out.reduce_target.append(False)
-        out.copy_target.append(copies)
-        previous = ids.of(action)
+            out.target.append(tables.reduce_column)
+        previous = tables.ids.of(action)
         hypothesis = hypothesis.apply(action)
     return out
+
+
+def _token_target(tables: GrammarTables, type_name: str, token: str, first: dict[str, int], copy: bool) -> int:
+    """The column of GenToken(token): the type's vocabulary column (which copying the same word adds to), else the
+    token's first position in the intent, else -1."""
+    type_index = tables.type_index(type_name)
+    column = tables.token_column(type_index, token)
+    if column is not None:
+        return column
+    if copy and token in first and tables.may_hold(type_name, token):
+        return tables.token_offset + tables.num_tokens + first[token]
+    return -1
 
 
 @dataclass
@@ -96,32 +80,22 @@ class Batch:
     prev_action: torch.Tensor  # [B, T] long
     field: torch.Tensor  # [B, T] long
     parent: torch.Tensor  # [B, T] long, -1 for the root
-    rule_target: torch.Tensor  # [B, T] long, -1 where none
-    token_target: torch.Tensor  # [B, T] long, -1 where none
-    copy_target: torch.Tensor  # [B, T, W] bool
-    reduce_target: torch.Tensor  # [B, T] bool
+    target: torch.Tensor  # [B, T] long column, -1 where none
     step_mask: torch.Tensor  # [B, T] bool, real steps
 
 
 def collate(examples: list[TensorExample]) -> Batch:
     size = len(examples)
     steps = max(e.length for e in examples)
-    num_words = max(max(len(e.words), 1) for e in examples)
 
-    def pad(name: str, value) -> torch.Tensor:
-        dtype = torch.bool if isinstance(value, bool) else torch.long
-        tensor = torch.full((size, steps), value, dtype=dtype)
+    def pad(name: str, value: int) -> torch.Tensor:
+        tensor = torch.full((size, steps), value, dtype=torch.long)
         for i, e in enumerate(examples):
-            tensor[i, :e.length] = torch.tensor(getattr(e, name), dtype=dtype)
+            tensor[i, :e.length] = torch.tensor(getattr(e, name), dtype=torch.long)
         return tensor
 
-    copy_target = torch.zeros(size, steps, num_words, dtype=torch.bool)
     step_mask = torch.zeros(size, steps, dtype=torch.bool)
     for i, e in enumerate(examples):
         step_mask[i, :e.length] = True
-        for t, positions in enumerate(e.copy_target):
-            if positions:
-                copy_target[i, t, positions] = True
     return Batch([e.words for e in examples], pad("prev_action", 0), pad("field", 0), pad("parent", -1),
-                 pad("rule_target", -1), pad("token_target", -1), copy_target, pad("reduce_target", False),
-                 step_mask)
+                 pad("target", -1), step_mask)

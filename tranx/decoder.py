@@ -5,7 +5,8 @@ frontier field embedding; decoder state at the parent step (parent feeding)], at
 intent's word states (Luong "general"), and forms the attentional vector `tanh(W[h; ctx])`. The heads
 score, from that vector: ApplyRule over all constructors plus Reduce, GenToken from the primitive
 vocabulary, a pointer over intent words, and a 3-way gate (generate / copy / Reduce) for primitive
-fields. Masks come from the grammar tables, so invalid actions get no probability mass.
+fields. Masks come from the grammar tables (tranx.tables) only, and the heads become one
+`ActionDistribution` (tranx.distribution), so invalid actions get exactly no probability mass.
 
 Left out: the encoder, the loss (tranx.model) and any search (tranx.search).
 """
@@ -17,42 +18,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .asdl import Cardinality, Grammar
 from .config import ModelConfig
-
-NEG = -1e9  # finite "minus infinity": masked entries get exp(NEG) = 0 without NaN gradients
-GEN, COPY, REDUCE = 0, 1, 2
-
-
-class GrammarTables(nn.Module):
-    """Per frontier field: which of [constructors..., Reduce] are valid, and whether Reduce is."""
-
-    def __init__(self, grammar: Grammar):
-        super().__init__()
-        fields = (*grammar.fields, grammar.root_field)
-        num_rules = len(grammar.constructors)
-        rule_mask = torch.zeros(len(fields), num_rules + 1, dtype=torch.bool)
-        reduce_ok = torch.zeros(len(fields), dtype=torch.bool)
-        for f in fields:
-            closable = f.cardinality is not Cardinality.SINGLE
-            reduce_ok[f.id] = closable
-            rule_mask[f.id, num_rules] = closable
-            if not f.is_primitive:
-                for c in grammar.constructors_of(f.type):
-                    rule_mask[f.id, c.id] = True
-        self.register_buffer("rule_mask", rule_mask, persistent=False)
-        self.register_buffer("reduce_ok", reduce_ok, persistent=False)
-
+from .distribution import NEG, ActionDistribution
+from .tables import GrammarTables
 
 @dataclass
 class Memory:
-    """Encoded intents, repeated per row: values [N, W, H], mask [N, W]."""
+    """Encoded intents, repeated per row: values [N, W, H], mask [N, W]; per primitive type, which words may be
+    copied and their merged token columns (`GrammarTables.copy_view`): copy_ok, slot [N, P, W]."""
 
     values: torch.Tensor
     mask: torch.Tensor
+    copy_ok: torch.Tensor
+    slot: torch.Tensor
 
     def select(self, rows: torch.Tensor) -> "Memory":
-        return Memory(self.values.index_select(0, rows), self.mask.index_select(0, rows))
+        return Memory(*(t.index_select(0, rows) for t in (self.values, self.mask, self.copy_ok, self.slot)))
 
 
 @dataclass
@@ -65,24 +46,14 @@ class State:
         return State(self.h.index_select(0, rows), self.c.index_select(0, rows), self.att.index_select(0, rows))
 
 
-@dataclass
-class Scores:
-    """Log-probabilities under the grammar mask, for rows (and steps): [..., R+1], [..., 3], [..., V], [..., W]."""
-
-    rule: torch.Tensor
-    gate: torch.Tensor
-    token: torch.Tensor
-    copy: torch.Tensor
-
-
 class Decoder(nn.Module):
-    def __init__(self, config: ModelConfig, grammar: Grammar, num_tokens: int, encoder_size: int,
-                 num_words: int = 0):
+    def __init__(self, config: ModelConfig, tables: GrammarTables, encoder_size: int, num_words: int = 0):
         super().__init__()
         self.config = config
+        self.tables = tables
+        grammar, num_tokens = tables.grammar, tables.num_tokens
         self.num_rules = len(grammar.constructors)
         hidden, att = config.hidden_size, config.att_size
-        self.tables = GrammarTables(grammar)
         self.word_embed = None
         if config.word_embed_size:
             if num_words < 2:
@@ -125,8 +96,10 @@ class Decoder(nn.Module):
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=word_states.size(1))
         return out
 
-    def memory(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> Memory:
-        return Memory(self.dropout(self.memory_proj(word_states)), word_mask)
+    def memory(self, word_states: torch.Tensor, word_mask: torch.Tensor, words: list[list[str]]) -> Memory:
+        copy_ok, slot = self.tables.copy_view(words, word_mask.size(1))
+        copy_ok = copy_ok.to(word_mask.device) & word_mask.unsqueeze(1)
+        return Memory(self.dropout(self.memory_proj(word_states)), word_mask, copy_ok, slot.to(word_mask.device))
 
     def initial_state(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> State:
         weights = word_mask.unsqueeze(-1).float()
@@ -149,25 +122,39 @@ class Decoder(nn.Module):
         return State(h, c, att)
 
     # --- heads ----------------------------------------------------------------------------------
-    def scores(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *, grammar_mask: bool = True) -> Scores:
-        """att: [N, T, A]; field: [N, T]. Log-probabilities of every head, masked."""
-        rule_logits = self.rule_head(att)
-        gate_logits = self.gate_head(att)
+    def distribution(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *,
+                     grammar_mask: bool = True) -> ActionDistribution:
+        """att: [N, T, A]; field: [N, T]. The action distribution of every row and step, under the grammar tables:
+        rules and Reduce by frontier field, tokens by the field's primitive type (never <pad> or <unk>), words
+        the type may hold. `grammar_mask=False` (an ablation) leaves rules, Reduce and token types unmasked."""
+        tables = self.tables
+        field_type = tables.field_type[field]
+        primitive = field_type >= 0
+        types = field_type.clamp(min=0)
+        rule_mask = tables.rule_mask[field]  # [N, T, R+1]
+        copy_ok = memory.copy_ok.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.copy_ok.size(-1)))
+        slot = memory.slot.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.slot.size(-1)))
         if grammar_mask:
-            rule_logits = rule_logits.masked_fill(~self.tables.rule_mask[field], NEG)
-            gate_logits = gate_logits.masked_fill(
-                ~self.tables.reduce_ok[field].unsqueeze(-1) & _one_hot(3, REDUCE, att.device), NEG)
+            token_ok = tables.type_tokens[types]  # [N, T, V]
+            reduce_ok = rule_mask[..., tables.reduce_column]
+        else:
+            token_ok = tables.type_tokens.any(0).expand(*field.shape, -1)
+            rule_mask = torch.ones_like(rule_mask)
+            reduce_ok = torch.ones_like(primitive)
+            copy_ok = memory.mask.unsqueeze(1).expand_as(copy_ok)
         if not self.config.copy:
-            gate_logits = gate_logits.masked_fill(_one_hot(3, COPY, att.device), NEG)
-        token_logits = self.token_head(att)
-        token_logits[..., 0] = NEG  # <pad>
+            copy_ok = torch.zeros_like(copy_ok)
+        gate_ok = torch.stack([token_ok.any(-1), copy_ok.any(-1), reduce_ok], dim=-1) & primitive.unsqueeze(-1)
+        rule_logits = self.rule_head(att).masked_fill(~rule_mask, NEG)
+        gate_logits = self.gate_head(att).masked_fill(~gate_ok, NEG)
+        token_logits = self.token_head(att).masked_fill(~token_ok, NEG)
         copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
-        copy_logits = copy_logits.masked_fill(~memory.mask.unsqueeze(1), NEG)
-        return Scores(torch.log_softmax(rule_logits, -1), torch.log_softmax(gate_logits, -1),
-                      torch.log_softmax(token_logits, -1), torch.log_softmax(copy_logits, -1))
+        copy_logits = copy_logits.masked_fill(~copy_ok, NEG)
+        return ActionDistribution(_masked_log_softmax(rule_logits, rule_mask), _masked_log_softmax(gate_logits, gate_ok),
+                                  _masked_log_softmax(token_logits, token_ok), _masked_log_softmax(copy_logits, copy_ok),
+                                  slot, primitive)
 
 
-def _one_hot(size: int, index: int, device) -> torch.Tensor:
-    mask = torch.zeros(size, dtype=torch.bool, device=device)
-    mask[index] = True
-    return mask
+def _masked_log_softmax(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    """log_softmax with masked entries exactly NEG (also in rows where nothing is valid, whose gate is masked)."""
+    return torch.log_softmax(logits, -1).masked_fill(~ok, NEG)

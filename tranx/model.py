@@ -1,23 +1,23 @@
 """The network: a word encoder and the grammar decoder, with the teacher-forced, grammar-masked loss.
 
-`TranxModel.loss(batch)` is the training objective: minus the log-probability of the oracle actions,
-each step scored under the grammar mask, GenToken as gate-weighted generation plus copying. The model
-also exposes `encode` and `decode_step` for search (tranx.search), and knows nothing of beams.
+`TranxModel.loss(batch)` is the training objective: minus the log-probability of the oracle actions, each
+step's `ActionDistribution` (the one search and sampling read) normalised over the valid actions only. The
+model also exposes `encode` and `decode_step` for search (tranx.search), and knows nothing of beams.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 from torch import nn
 
 from .asdl import Grammar
 from .config import ModelConfig
-from .data import ActionIds, Batch
-from .decoder import COPY, GEN, NEG, REDUCE, Decoder, Memory, Scores, State
+from .data import Batch
+from .decoder import Decoder, Memory, State
+from .distribution import VALID, ActionDistribution
+from .tables import GrammarTables, TokenCheck
+from .transition import TransitionSystem
 from .vocab import Vocab
-
 
 def build_encoder(config: ModelConfig, intent_pieces_path: str | None = None) -> nn.Module:
     """The word encoder a config names: a BERT checkpoint, a tiny random BERT, or the BiLSTM."""
@@ -39,7 +39,8 @@ def build_encoder(config: ModelConfig, intent_pieces_path: str | None = None) ->
 
 class TranxModel(nn.Module):
     def __init__(self, config: ModelConfig, grammar: Grammar, tokens: Vocab, encoder: nn.Module,
-                 words: Vocab | None = None):
+                 words: Vocab | None = None, token_ok: TokenCheck | None = None):
+        """`token_ok`: the target language's check of a token for a primitive type (part of the grammar tables)."""
         super().__init__()
         self.config = config
         self.grammar = grammar
@@ -47,9 +48,11 @@ class TranxModel(nn.Module):
         self.words = words if config.word_embed_size else None  # the vocabulary of model.word_embed_size
         if config.word_embed_size and words is None:
             raise ValueError("model.word_embed_size > 0 needs a word vocabulary (vocab/words.json)")
-        self.ids = ActionIds(grammar, tokens)
+        self.system = TransitionSystem(grammar)
+        self.tables = GrammarTables(self.system, tokens, token_ok)
+        self.ids = self.tables.ids
         self.encoder = encoder
-        self.decoder = Decoder(config, grammar, len(tokens), encoder.hidden_size,
+        self.decoder = Decoder(config, self.tables, encoder.hidden_size,
                                num_words=len(self.words) if self.words is not None else 0)
 
     # --- encoding -------------------------------------------------------------------------------
@@ -60,7 +63,8 @@ class TranxModel(nn.Module):
         output = encoder(batch)
         word_mask = output.word_mask
         word_states = self.decoder.adapt(output.word_states, word_mask, self.word_ids(batch.words, word_mask.size(1)))
-        return self.decoder.memory(word_states, word_mask), self.decoder.initial_state(word_states, word_mask)
+        return (self.decoder.memory(word_states, word_mask, batch.words),
+                self.decoder.initial_state(word_states, word_mask))
 
     def word_ids(self, words: list[list[str]], width: int) -> torch.Tensor | None:
         """[B, width] ids of the word units (the texts the encoder batched) in the word vocabulary (<pad> = 0 past
@@ -75,15 +79,17 @@ class TranxModel(nn.Module):
 
     # --- training -------------------------------------------------------------------------------
     def loss(self, batch: Batch, encoder=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(summed negative log-likelihood per example [B], number of steps per example [B])."""
-        scores, memory, _ = self.teacher_forced(batch, encoder)
-        batch = _without_impossible_targets(batch, memory.mask, self.tokens.unk_id)
-        log_probs = step_log_probs(scores, batch, memory.mask.size(1))
-        log_probs = log_probs.masked_fill(~batch.step_mask, 0.0)
-        return -log_probs.sum(1), batch.step_mask.sum(1)
+        """(summed negative log-likelihood per example [B], number of scored steps per example [B]).
 
-    def teacher_forced(self, batch: Batch, encoder=None) -> tuple[Scores, Memory, torch.Tensor]:
-        """Scores of every step along the oracle ([B, T, ...]), the memory, and the states h [B, T, H]."""
+        A step whose target has no valid column (a token neither in its type's vocabulary nor copyable, or only
+        copyable from words the encoder cut off) is left out: it has probability 0 under the grammar tables."""
+        distribution, _, _ = self.teacher_forced(batch, encoder)
+        log_probs = distribution.log_prob(batch.target.clamp(min=0))
+        scored = batch.step_mask & (batch.target >= 0) & (log_probs > VALID)
+        return -log_probs.masked_fill(~scored, 0.0).sum(1), scored.sum(1)
+
+    def teacher_forced(self, batch: Batch, encoder=None) -> tuple[ActionDistribution, Memory, torch.Tensor]:
+        """The distribution of every step along the oracle ([B, T, ...]), the memory, and the states h [B, T, H]."""
         memory, state = self.encode(batch.words, encoder)
         steps = batch.field.size(1)
         size = batch.field.size(0)
@@ -96,52 +102,15 @@ class TranxModel(nn.Module):
             state = self.decoder.step(batch.prev_action[:, t], batch.field[:, t], parent_h, state, memory)
             history[:, t] = state.h  # read later by the children of this step (parent feeding)
             atts.append(state.att)
-        scores = self.decoder.scores(torch.stack(atts, 1), batch.field, memory,
-                                     grammar_mask=self.config.grammar_mask_in_training)
-        return scores, memory, history
+        distribution = self.decoder.distribution(torch.stack(atts, 1), batch.field, memory,
+                                                 grammar_mask=self.config.grammar_mask_in_training)
+        return distribution, memory, history
 
     # --- search ---------------------------------------------------------------------------------
     def decode_step(self, prev_action: torch.Tensor, field: torch.Tensor, parent_h: torch.Tensor,
-                    state: State, memory: Memory) -> tuple[State, Scores]:
-        """One step for N rows: new state and the masked log-probabilities of every head ([N, ...]).
-
-        The very distribution the loss scores (`<unk>` included: the search, not the model, refuses to emit it), so
-        a hypothesis' summed step scores are its teacher-forced log-likelihood."""
+                    state: State, memory: Memory) -> tuple[State, ActionDistribution]:
+        """One step for N rows: the new state and the action distribution of each row ([N, ...]), the very one the
+        loss scores, so a hypothesis' summed step scores are its teacher-forced log-likelihood."""
         state = self.decoder.step(prev_action, field, parent_h, state, memory)
-        scores = self.decoder.scores(state.att.unsqueeze(1), field.unsqueeze(1), memory)
-        return state, Scores(*(s.squeeze(1) for s in (scores.rule, scores.gate, scores.token, scores.copy)))
-
-
-def step_log_probs(scores: Scores, batch: Batch, num_words: int) -> torch.Tensor:
-    """log p(oracle action) at every step [B, T]."""
-    rule = scores.rule.gather(-1, batch.rule_target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    generate = scores.gate[..., GEN] + scores.token.gather(
-        -1, batch.token_target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    generate = generate.masked_fill(batch.token_target < 0, NEG)
-    copy_target = _fit_words(batch.copy_target, num_words)
-    copy = scores.gate[..., COPY] + torch.logsumexp(scores.copy.masked_fill(~copy_target, NEG), dim=-1)
-    token = torch.logaddexp(generate, copy)
-    primitive = torch.where(batch.reduce_target, scores.gate[..., REDUCE], token)
-    return torch.where(batch.rule_target >= 0, rule, primitive)
-
-
-def _without_impossible_targets(batch: Batch, word_mask: torch.Tensor, unk_id: int) -> Batch:
-    """A GenToken target only copyable from words the encoder cut off (intents over 512 pieces) would
-    have probability 0 (a loss of 1e9): learn it as <unk> instead, like any other unknown token."""
-    copyable = (_fit_words(batch.copy_target, word_mask.size(1)) & word_mask.unsqueeze(1)).any(-1)
-    token_step = (batch.rule_target < 0) & ~batch.reduce_target & batch.step_mask
-    impossible = token_step & (batch.token_target < 0) & ~copyable
-    if not impossible.any():
-        return batch
-    return dataclasses.replace(batch, token_target=batch.token_target.masked_fill(impossible, unk_id))
-
-
-def _fit_words(copy_target: torch.Tensor, num_words: int) -> torch.Tensor:
-    """Pad or cut the word axis of the copy targets to the encoder's word count."""
-    have = copy_target.size(-1)
-    if have == num_words:
-        return copy_target
-    if have > num_words:
-        return copy_target[..., :num_words]
-    pad = copy_target.new_zeros(*copy_target.shape[:-1], num_words - have)
-    return torch.cat([copy_target, pad], dim=-1)
+        distribution = self.decoder.distribution(state.att.unsqueeze(1), field.unsqueeze(1), memory)
+        return state, distribution.map(lambda t: t.squeeze(1))

@@ -1,167 +1,142 @@
 """Search over the decoder, outside the model: batched beam search, greedy decoding and sampling.
 
-All three share `_Rows`, the live hypotheses of many intents as one batch: each step feeds every row
-through `TranxModel.decode_step` (of every member of an ensemble, their distributions averaged), then
-expands rows with the grammar's valid actions only (the `Hypothesis` of tranx.transition checks each one). GenToken candidates merge generation and copying
-into one probability per distinct token, so a token that is both in the vocabulary and in the intent is
-one candidate. Tokens a primitive type cannot hold (an `int` field given `abc`) are never proposed.
+All three share `_Rows`, the live hypotheses of many intents as one batch. Each step runs every row
+through `TranxModel.decode_step` (every member of an ensemble, their `ActionDistribution`s mixed), then
+chooses columns with one tensor operation for all rows (a `topk` over each intent's beam, an `argmax`,
+or one draw), so only valid actions of the grammar tables are ever chosen; the chosen columns then
+extend the symbolic hypotheses (`Hypothesis.apply`, which checks them once more). Parent feeding reads
+a preallocated pool of decoder states through a per-row trace of pool rows: no per-step history copy.
 
 Left out: turning trees into code and checking that it parses (tranx.translator does that).
 """
 
 from __future__ import annotations
 
-import math
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from .actions import REDUCE, Action, GenToken
-from .decoder import COPY, GEN, NEG, Scores
-from .decoder import REDUCE as REDUCE_GATE
+from .distribution import VALID, ActionDistribution
 from .model import TranxModel
-from .transition import Hypothesis, TransitionSystem
+from .transition import Hypothesis
+
+
+@dataclass
+class Trace:
+    """Per-step record of a sampled program ([L] each): the chosen columns, their log-probabilities under the model
+    (with gradient when sampled with `grad=True`) and under the distribution drawn from, the entropy of the model's
+    step distribution (nats) and its number of valid actions."""
+
+    columns: torch.Tensor
+    log_probs: torch.Tensor
+    sampled_log_probs: torch.Tensor
+    entropies: torch.Tensor
+    num_valid: torch.Tensor
 
 
 @dataclass
 class Result:
     hypothesis: Hypothesis
-    log_prob: float
-    score: float  # log_prob, length-normalised when asked
-
-
-TokenCheck = Callable[[str, str], bool]  # (primitive type, token) -> may this field hold it?
+    log_prob: float  # summed log-probabilities of the actions under the model
+    score: float  # log_prob / number of actions when length-normalised (beam search), else log_prob
+    complete: bool = True  # False: the step limit came first (the hypothesis is a prefix)
+    trace: Trace | None = None
 
 
 class _Member:
-    """One model's side of the rows: its encodings, decoder state and parent-feeding history."""
+    """One model's side of the rows: its encodings, decoder state and pool of past decoder states."""
 
-    def __init__(self, model: TranxModel, words: list[list[str]], encoder=None):
+    def __init__(self, model: TranxModel, words: list[list[str]], encoder, capacity: int, max_steps: int):
         self.model = model
-        self.base_memory, self.state = model.encode(words, encoder)
-        self.history = self.state.h.new_zeros(len(words), 0, model.config.hidden_size)
+        self.memory, self.state = model.encode(words, encoder)
+        self.pool = self.state.h.new_zeros(max_steps, capacity, model.config.hidden_size)
 
-    def step(self, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor, example: torch.Tensor):
-        if self.history.size(1):
-            parent_h = self.history[torch.arange(len(parents)), parents.clamp(min=0)]
-            parent_h = parent_h * (parents >= 0).unsqueeze(-1)
-        else:
-            parent_h = self.state.h.new_zeros(self.state.h.shape)
-        self.state, scores = self.model.decode_step(prev, fields, parent_h, self.state, self.base_memory.select(example))
-        self.history = torch.cat([self.history, self.state.h.unsqueeze(1)], dim=1)
-        return scores
+    def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor, trace: torch.Tensor,
+             example: torch.Tensor) -> ActionDistribution:
+        steps = parents.clamp(min=0)
+        parent_h = self.pool[steps, trace.gather(1, steps.unsqueeze(1)).squeeze(1)]
+        parent_h = parent_h * (parents >= 0).unsqueeze(-1)
+        self.state, distribution = self.model.decode_step(prev, fields, parent_h, self.state,
+                                                          self.memory.select(example))
+        self.pool[t, :len(prev)] = self.state.h
+        return distribution
 
     def keep(self, index: torch.Tensor) -> None:
         self.state = self.state.select(index)
-        self.history = self.history.index_select(0, index)
 
 
 class _Rows:
-    """Live rows: hypotheses, their log-probabilities, and each model's decoder side (one model, or the
-    members of an ensemble, whose step distributions are averaged)."""
+    """Live rows: hypotheses, the intent of each, and each model's decoder side (one model, or the members of an
+    ensemble, whose step distributions are mixed)."""
 
-    def __init__(self, models: list[TranxModel], system: TransitionSystem, words: list[list[str]], encoder=None):
+    def __init__(self, models: list[TranxModel], words: list[list[str]], example: list[int], encoder,
+                 max_steps: int, capacity: int):
+        """`example`: the intent of each initial row; `capacity`: the most rows there will ever be."""
         if encoder is not None and len(models) > 1:
             raise ValueError("an encoding cache serves one model, not an ensemble")
-        self.model, self.system, self.words = models[0], system, words  # members share ids and tokens
-        self.members = [_Member(model, words, encoder) for model in models]
-        self.example = list(range(len(words)))
-        self.hypotheses = [system.initial() for _ in words]
-        self.log_probs = [0.0] * len(words)
+        self.model, self.words = models[0], words  # members share grammar, tables and tokens
+        self.system = self.model.system
+        self.members = [_Member(model, words, encoder, capacity, max_steps) for model in models]
+        self.example = list(example)
+        index = torch.tensor(self.example, dtype=torch.long)
+        for member in self.members:
+            member.keep(index)
+        self.hypotheses = [self.system.initial() for _ in example]
+        self.prev = torch.zeros(len(example), dtype=torch.long)
+        self.trace = torch.zeros(len(example), max_steps, dtype=torch.long)
+        self.t = 0
+        tables = self.model.tables
+        self._copied = tables.token_offset + tables.num_tokens  # first column of a copied word
 
     def __len__(self) -> int:
         return len(self.example)
 
-    def step(self) -> Scores:
-        """Run the decoder one step for every row; returns the Scores ([N, ...])."""
-        ids = self.model.ids
-        prev = torch.tensor([ids.of(h._actions[0]) if h._actions is not None else 0 for h in self.hypotheses])
-        fields = torch.tensor([h.frontier.field.id for h in self.hypotheses])
-        parents = torch.tensor([h.frontier.parent_step for h in self.hypotheses])
+    def step(self) -> ActionDistribution:
+        """Run the decoder one step for every row; returns their distribution ([N, ...])."""
+        frontiers = [h.frontier for h in self.hypotheses]
+        fields = torch.tensor([f.field.id for f in frontiers])
+        parents = torch.tensor([f.parent_step for f in frontiers])
         example = torch.tensor(self.example)
-        return mixture([member.step(prev, fields, parents, example) for member in self.members])
+        distributions = [m.step(self.t, self.prev, fields, parents, self.trace, example) for m in self.members]
+        self.trace[:len(self), self.t] = torch.arange(len(self))
+        self.t += 1
+        return ActionDistribution.mixture(distributions)
 
-    def advance(self, chosen: list[tuple[int, Action, float]]) -> list[tuple[int, Hypothesis, float]]:
-        """Apply each chosen (row, action, new log-prob); unfinished hypotheses become the new rows, the
-        finished ones are returned as (example, hypothesis, log-prob)."""
-        rows, hypotheses, log_probs, done = [], [], [], []
-        for row, action, total in chosen:
+    def action(self, row: int, column: int) -> Action:
+        tables = self.model.tables
+        if column < tables.reduce_column:
+            return self.system.rule(self.system.grammar.constructors[column])
+        if column == tables.reduce_column:
+            return REDUCE
+        if column < self._copied:
+            return GenToken(self.model.tokens.token(column - tables.token_offset))
+        return GenToken(self.words[self.example[row]][column - self._copied])
+
+    def advance(self, rows: list[int], columns: list[int]) -> tuple[list[tuple[int, Hypothesis]], list[int]]:
+        """Extend row `rows[i]` by column `columns[i]` for every i. Returns (the completed ones as (i, hypothesis),
+        the i of each new live row, in order); the live rows become exactly those."""
+        done, kept, hypotheses, prev = [], [], [], []
+        input_id = self.model.ids.of
+        for i, (row, column) in enumerate(zip(rows, columns)):
+            action = self.action(row, column)
             hypothesis = self.hypotheses[row].apply(action)
             if hypothesis.is_complete:
-                done.append((self.example[row], hypothesis, total))
+                done.append((i, hypothesis))
             else:
-                rows.append(row)
+                kept.append(i)
                 hypotheses.append(hypothesis)
-                log_probs.append(total)
-        index = torch.tensor(rows, dtype=torch.long)
-        self.example = [self.example[r] for r in rows]
-        self.hypotheses, self.log_probs = hypotheses, log_probs
+                prev.append(input_id(action))  # as in training: a copied word the vocabulary holds is fed as itself
+        source = torch.tensor([rows[i] for i in kept], dtype=torch.long)
+        self.prev = torch.tensor(prev, dtype=torch.long)
+        self.trace = self.trace.index_select(0, source)
+        self.example = [self.example[rows[i]] for i in kept]
+        self.hypotheses = hypotheses
         for member in self.members:
-            member.keep(index)
-        return done
-
-
-def mixture(scores: list[Scores]) -> Scores:
-    """The members' step distributions averaged in probability space, as one Scores.
-
-    Every action's probability is linear in the heads (a token's is gate_gen * p_vocab + gate_copy * pointer mass),
-    so averaging each head's gate-weighted mass gives the average of the action probabilities exactly."""
-    if len(scores) == 1:
-        return scores[0]
-    log_m = math.log(len(scores))
-
-    def mean(parts: list[torch.Tensor]) -> torch.Tensor:
-        return torch.logsumexp(torch.stack(parts), dim=0) - log_m
-
-    gate = mean([s.gate for s in scores])
-    token = mean([s.gate[:, GEN:GEN + 1] + s.token for s in scores]) - gate[:, GEN:GEN + 1]
-    copy = mean([s.gate[:, COPY:COPY + 1] + s.copy for s in scores]) - gate[:, COPY:COPY + 1]
-    return Scores(mean([s.rule for s in scores]), gate, token, copy)
-
-
-def _candidates(rows: _Rows, scores, row: int, k: int, check: TokenCheck | None) -> list[tuple[float, Action]]:
-    """The k best valid continuations of one row, as (log-probability, action)."""
-    hypothesis = rows.hypotheses[row]
-    field = hypothesis.frontier.field
-    system = rows.system
-    if not field.is_primitive:
-        log_probs = scores.rule[row]
-        top = torch.topk(log_probs, min(k, log_probs.numel()))
-        out = []
-        for value, index in zip(top.values.tolist(), top.indices.tolist()):
-            if value < NEG / 2:
-                break
-            action = REDUCE if index == rows.model.ids.num_rules else system.rule(system.grammar.constructors[index])
-            out.append((value, action))
-        return out
-    return _token_candidates(rows, scores, row, k, field.type, check)
-
-
-def _token_candidates(rows: _Rows, scores, row: int, k: int, type_name: str,
-                      check: TokenCheck | None) -> list[tuple[float, Action]]:
-    gate = scores.gate[row].exp().tolist()
-    probs: dict[str, float] = {}
-    vocab = rows.model.tokens
-    token_log_probs = scores.token[row]
-    unk = vocab.unk_id  # the model gives <unk> mass (it is a training target); search never emits it
-    top = torch.topk(token_log_probs, min(4 * k + 1, token_log_probs.numel()))
-    for value, index in zip(top.values.tolist(), top.indices.tolist()):
-        if index != unk:
-            probs[vocab.token(index)] = gate[GEN] * math.exp(value)
-    if gate[COPY] > 0:
-        words = rows.words[rows.example[row]]
-        for position, p in enumerate(scores.copy[row, :len(words)].exp().tolist()):
-            token = words[position]
-            if token not in probs and token in vocab and vocab.id(token) != unk:  # generable: add that mass once
-                probs[token] = gate[GEN] * math.exp(token_log_probs[vocab.id(token)].item())
-            probs[token] = probs.get(token, 0.0) + gate[COPY] * p
-    out = [(math.log(p), GenToken(t)) for t, p in probs.items()
-           if p > 0 and (check is None or check(type_name, t))]
-    if rows.hypotheses[row].frontier.field.cardinality.value and gate[REDUCE_GATE] > 0:
-        out.append((math.log(gate[REDUCE_GATE]), REDUCE))
-    out.sort(key=lambda c: -c[0])
-    return out[:k]
+            member.keep(source)
+        return done, kept
 
 
 Models = TranxModel | Sequence[TranxModel]  # one model, or the members of an ensemble (same grammar and tokens)
@@ -174,86 +149,134 @@ def _as_list(model: Models) -> list[TranxModel]:
     return models
 
 
-@torch.inference_mode()
-def beam_search(model: Models, system: TransitionSystem, words: list[list[str]], *, beam_size: int = 5,
-                max_steps: int = 150, length_norm: bool = True, token_check: TokenCheck | None = None,
-                encoder=None) -> list[list[Result]]:
-    """Complete hypotheses for each intent (at most `beam_size`), best first."""
-    models = _as_list(model)
+@contextmanager
+def _evaluating(models: list[TranxModel]):
     was_training = [m.training for m in models]
     for m in models:
         m.eval()
-    rows = _Rows(models, system, words, encoder)
+    try:
+        yield
+    finally:
+        for m, training in zip(models, was_training):
+            m.train(training)
+
+
+def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, max_steps: int = 150,
+                length_norm: bool = True, encoder=None) -> list[list[Result]]:
+    """Complete hypotheses for each intent (at most `beam_size`), best first by score."""
+    models = _as_list(model)
     finished: list[list[Result]] = [[] for _ in words]
-    for _ in range(max_steps):
-        if not len(rows):
-            break
-        scores = rows.step()
-        by_example: dict[int, list[tuple[float, int, Action]]] = {}
-        for row in range(len(rows)):
-            example = rows.example[row]
-            room = beam_size - len(finished[example])
-            for log_prob, action in _candidates(rows, scores, row, room, token_check):
-                by_example.setdefault(example, []).append((rows.log_probs[row] + log_prob, row, action))
-        chosen = []
-        for example, candidates in by_example.items():
-            candidates.sort(key=lambda c: -c[0])
-            room = beam_size - len(finished[example])
-            chosen += [(row, action, total) for total, row, action in candidates[:room]]
-        for example, hypothesis, total in rows.advance(chosen):
-            score = total / hypothesis.length if length_norm else total
-            finished[example].append(Result(hypothesis, total, score))
-    for m, training in zip(models, was_training):
-        m.train(training)
-    return [sorted(results, key=lambda r: -r.score) for results in finished]
-
-
-def greedy_search(model: Models, system: TransitionSystem, words: list[list[str]], *, max_steps: int = 150,
-                  token_check: TokenCheck | None = None, encoder=None) -> list[Result | None]:
-    """The most probable valid action at each step (None where the step limit is hit)."""
-    out = _walk(model, system, words, lambda candidates: 0, 1, 1, max_steps, token_check, encoder)
-    return [results[0] if results else None for results in out]
-
-
-def sample(model: Models, system: TransitionSystem, words: list[list[str]], *, num_samples: int = 1,
-           max_steps: int = 150, token_check: TokenCheck | None = None, generator: torch.Generator | None = None,
-           encoder=None, top_k: int | None = None, temperature: float = 1.0) -> list[list[Result]]:
-    """Ancestral sampling from the grammar-masked distribution; up to `num_samples` per intent (samples
-    that hit the step limit are dropped). `top_k` keeps the k most probable actions per step (None: all;
-    with a large token vocabulary all is slow), `temperature` divides the log-probabilities."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-
-    def choose(candidates):
-        best = candidates[0][0]  # candidates are sorted, best first: subtract it for stable exponentials
-        weights = torch.tensor([math.exp((lp - best) / temperature) for lp, _ in candidates])
-        return int(torch.multinomial(weights, 1, generator=generator))
-    return _walk(model, system, words, choose, num_samples, top_k, max_steps, token_check, encoder)
-
-
-def _walk(model, system, words, choose, copies: int, k: int | None, max_steps: int, token_check,
-          encoder) -> list[list[Result]]:
-    """Extend every row by one chosen action per step among its `k` best (None: all) candidates."""
-    models = _as_list(model)
-    was_training = [m.training for m in models]
-    for m in models:
-        m.eval()
-    out: list[list[Result]] = [[] for _ in words]
-    k = k or 10**9
-    with torch.inference_mode():
-        rows = _Rows(models, system, [w for w in words for _ in range(copies)], encoder)
+    with _evaluating(models), torch.inference_mode():
+        rows = _Rows(models, words, list(range(len(words))), encoder, max_steps, len(words) * beam_size)
+        totals = torch.zeros(len(words))
         for _ in range(max_steps):
             if not len(rows):
                 break
-            scores = rows.step()
-            chosen = []
-            for row in range(len(rows)):
-                candidates = _candidates(rows, scores, row, k, token_check)
-                if candidates:
-                    log_prob, action = candidates[choose(candidates)]
-                    chosen.append((row, action, rows.log_probs[row] + log_prob))
-            for example, hypothesis, total in rows.advance(chosen):
-                out[example // copies].append(Result(hypothesis, total, total))
-    for m, training in zip(models, was_training):
-        m.train(training)
-    return out
+            candidates = totals.unsqueeze(1) + rows.step().log_probs()  # [N, K]
+            width = candidates.size(1)
+            live = sorted(set(rows.example))
+            group = {e: i for i, e in enumerate(live)}
+            filled = [0] * len(live)
+            cell = []  # row -> its cell in the [intents, beam] grid
+            for e in rows.example:
+                cell.append(group[e] * beam_size + filled[group[e]])
+                filled[group[e]] += 1
+            grid = candidates.new_full((len(live) * beam_size, width), VALID * 2)
+            grid[torch.tensor(cell)] = candidates
+            room = [beam_size - len(finished[e]) for e in live]
+            values, flat = grid.view(len(live), beam_size * width).topk(max(room), dim=1)
+            row_of_cell = {c: r for r, c in enumerate(cell)}
+            picked_rows, picked_columns, picked_totals = [], [], []
+            for i, (vs, fs) in enumerate(zip(values.tolist(), flat.tolist())):
+                for value, index in zip(vs[:room[i]], fs[:room[i]]):
+                    if value <= VALID:
+                        break
+                    picked_rows.append(row_of_cell[i * beam_size + index // width])
+                    picked_columns.append(index % width)
+                    picked_totals.append(value)
+            picked_examples = [rows.example[r] for r in picked_rows]
+            done, kept = rows.advance(picked_rows, picked_columns)
+            for i, hypothesis in done:
+                total = picked_totals[i]
+                finished[picked_examples[i]].append(
+                    Result(hypothesis, total, total / hypothesis.length if length_norm else total))
+            totals = torch.tensor([picked_totals[i] for i in kept])
+    return [sorted(results, key=lambda r: -r.score) for results in finished]
+
+
+def greedy_search(model: Models, words: list[list[str]], *, max_steps: int = 150, encoder=None) -> list[Result]:
+    """The most probable valid action at each step; a Result with `complete=False` where the step limit came first."""
+    def choose(distribution: ActionDistribution):
+        log_prob, columns = distribution.argmax()
+        return columns, log_prob, None
+    return [results[0] for results in _walk(_as_list(model), words, 1, choose, max_steps, encoder, False, False)]
+
+
+def sample(model: Models, words: list[list[str]], *, num_samples: int = 1, max_steps: int = 150,
+           generator: torch.Generator | None = None, encoder=None, top_k: int | None = None,
+           top_p: float | None = None, temperature: float = 1.0, trace: bool = False,
+           grad: bool = False) -> list[list[Result]]:
+    """Ancestral sampling: exactly `num_samples` Results per intent, in drawing order (`complete=False` for one that
+    hit the step limit). Each step draws from the model's distribution divided by `temperature` and cut to its
+    `top_k` most probable actions and to the `top_p` nucleus (None: no cut); `Result.log_prob` is under the model's
+    own distribution. `trace`: keep per-step tensors (Result.trace); `grad`: with gradients (RL), else no-grad."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+
+    def choose(distribution: ActionDistribution):
+        drawn = distribution.sample(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        return drawn.columns, drawn.base_log_prob, drawn
+    return _walk(_as_list(model), words, num_samples, choose, max_steps, encoder, trace or grad, grad)
+
+
+def _walk(models: list[TranxModel], words, copies: int, choose, max_steps: int, encoder, keep_trace: bool,
+          grad: bool) -> list[list[Result]]:
+    """Extend every row by one chosen action per step; `copies` rows per intent."""
+    total_rows = len(words) * copies
+    results: list[Result | None] = [None] * total_rows
+    steps: list[tuple] = []  # per step: (sample id of each row, columns, log-probs, drawn log-probs, entropy, valid)
+    with _evaluating(models), (nullcontext() if grad else torch.inference_mode()):
+        rows = _Rows(models, words, [e for e in range(len(words)) for _ in range(copies)], encoder, max_steps,
+                     total_rows)
+        sample_of = list(range(total_rows))
+        totals = torch.zeros(total_rows)
+        for _ in range(max_steps):
+            if not len(rows):
+                break
+            distribution = rows.step()
+            columns, log_probs, drawn = choose(distribution)
+            if keep_trace:
+                entropy, valid = distribution.entropy()
+                steps.append((torch.tensor(sample_of), columns, log_probs,
+                              drawn.log_prob if drawn is not None else log_probs, entropy, valid))
+            ok = (log_probs > VALID).tolist()
+            new_totals = totals + log_probs.detach()
+            live = [r for r in range(len(rows)) if ok[r]]
+            for r in range(len(rows)):
+                if not ok[r]:  # no valid action (cannot happen under a well-formed grammar): a failed prefix
+                    results[sample_of[r]] = Result(rows.hypotheses[r], float("-inf"), float("-inf"), False)
+            column_list = columns.tolist()
+            done, kept = rows.advance(live, [column_list[r] for r in live])
+            for i, hypothesis in done:
+                total = float(new_totals[live[i]])
+                results[sample_of[live[i]]] = Result(hypothesis, total, total)
+            sample_of = [sample_of[live[i]] for i in kept]
+            totals = new_totals[torch.tensor([live[i] for i in kept], dtype=torch.long)]
+        for r, hypothesis in enumerate(rows.hypotheses):
+            total = float(totals[r])
+            results[sample_of[r]] = Result(hypothesis, total, total, complete=False)
+        if keep_trace:
+            _attach_traces(results, steps)
+    return [results[e * copies:(e + 1) * copies] for e in range(len(words))]
+
+
+def _attach_traces(results: list[Result], steps: list[tuple]) -> None:
+    """Regroup the per-step tensors by sample (time order kept) into each Result's Trace."""
+    if not steps:
+        return
+    fields = [torch.cat([step[k] for step in steps]) for k in range(6)]
+    order = torch.sort(fields[0], stable=True).indices  # by sample id; stable keeps steps in time order
+    counts = torch.bincount(fields[0], minlength=len(results)).tolist()
+    parts = [f.index_select(0, order).split(counts) for f in fields[1:]]
+    for i, result in enumerate(results):
+        result.trace = Trace(*(p[i] for p in parts))

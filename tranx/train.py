@@ -33,7 +33,7 @@ from .languages import get_language
 from .model import TranxModel, build_encoder
 from .transition import TransitionSystem
 from .translator import Translator, model_words, set_threads
-from .vocab import IntentPieces, Vocab, primitive_vocab
+from .vocab import IntentPieces, Vocab, typed_primitive_vocab
 
 LOG_EVERY = 20  # training steps between metrics-log lines
 
@@ -42,16 +42,18 @@ def prepare_run(config: Config, run: Path):
     """Preprocess the data set, build (or reload) the vocabulary, and build the model."""
     from preprocess.pipeline import TOKEN_CUTOFFS, preprocess_dataset, split_examples
     t = config.train
-    result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution)
+    result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])
     train = result.kept("train")[:t.train_limit] if t.train_limit else result.kept("train")
     dev_raw = split_examples(t.dataset, t.data_root, splits=["dev"])["dev"]
     dev_raw = dev_raw[:t.dev_limit] if t.dev_limit else dev_raw
+    language = get_language("python")
+    grammar = language.grammar
     vocab_path = run / "vocab" / "primitive.json"
     if vocab_path.is_file():
         tokens = Vocab.load(vocab_path)
     else:
         cutoff = TOKEN_CUTOFFS[t.dataset] if t.token_cutoff is None else t.token_cutoff
-        tokens = primitive_vocab((e.actions for e in train), cutoff=cutoff)
+        tokens = typed_primitive_vocab(TransitionSystem(grammar), (e.actions for e in train), cutoff=cutoff)
         tokens.save(vocab_path)
     pieces_path = None
     if config.model.encoder == "lstm":
@@ -69,11 +71,9 @@ def prepare_run(config: Config, run: Path):
             counts = Counter(w for units in train_words for w in units)
             words = Vocab.from_counts(counts, cutoff=config.model.word_vocab_cutoff, name="words")
             words.save(words_path)
-    grammar = get_language("python").grammar
     model = TranxModel(config.model, grammar, tokens, build_encoder(config.model, pieces_path and str(pieces_path)),
-                       words)
-    system = TransitionSystem(grammar)
-    examples = [tensorize(units, e.actions, system, model.ids, copy=config.model.copy)
+                       words, token_ok=language.token_ok)
+    examples = [tensorize(units, e.actions, model.system, model.tables, copy=config.model.copy)
                 for units, e in zip(train_words, train)]
     return model, examples, dev_raw
 
@@ -207,6 +207,8 @@ class Trainer:
                 break
         summary = {"best_" + metric: state["best"], "best_epoch": state["best_epoch"], "epochs": state["epoch"],
                    "train_seconds": round(state["seconds"], 1), "train_examples": len(self.examples),
+                   "unscorable_steps": sum(e.unscorable for e in self.examples),
+                   "train_steps": sum(e.length for e in self.examples),
                    "examples_per_second": round(len(self.examples) * state["epoch"] / max(state["seconds"], 1e-9), 2)}
         write_json(self.run / "summary.json", summary)
         return summary

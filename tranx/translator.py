@@ -32,7 +32,6 @@ from .io import atomic_folder
 from .languages import get_language
 from .model import TranxModel
 from .search import beam_search, sample
-from .transition import TransitionSystem
 from .vocab import Vocab
 
 FORMAT, FORMAT_VERSION = "tranx-translator", 1
@@ -57,7 +56,7 @@ class Translator:
         self.others = list(others)
         self.models = [model, *(t.model for t in self.others)]
         self.language = get_language("python")
-        self.system = TransitionSystem(model.grammar)
+        self.system = model.system
         self.dataset = config.train.dataset
 
     @property
@@ -103,10 +102,8 @@ class Translator:
             chunk = prepared[start:start + batch_size]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # word-piece truncation of very long intents
-                results = beam_search(self.models, self.system, [w for w, _, _ in chunk],
-                                      beam_size=max(beam_size, n_best),
-                                      max_steps=max_steps or self.config.train.max_decode_steps,
-                                      token_check=self.language.token_ok)
+                results = beam_search(self.models, [w for w, _, _ in chunk], beam_size=max(beam_size, n_best),
+                                      max_steps=max_steps or self.config.train.max_decode_steps)
             for (_, slots, intent), hypotheses in zip(chunk, results):
                 out.append(self._candidates(hypotheses, slots, intent, n_best))
         return out[0] if single else out
@@ -129,17 +126,15 @@ class Translator:
             chunk = prepared[start:start + max(1, batch_size // num_samples)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                results = sample(self.models, self.system, [w for w, _, _ in chunk], num_samples=num_samples,
-                                 max_steps=max_steps or self.config.train.max_decode_steps,
-                                 token_check=self.language.token_ok, generator=generator, top_k=top_k,
-                                 temperature=temperature)
+                results = sample(self.models, [w for w, _, _ in chunk], num_samples=num_samples,
+                                 max_steps=max_steps or self.config.train.max_decode_steps, generator=generator,
+                                 top_k=top_k, temperature=temperature)
             for (_, slots, intent), drawn in zip(chunk, results):
                 candidates = []
                 for result in drawn:
-                    code = self.to_code(result.hypothesis.tree(), slots)
+                    code = self.to_code(result.hypothesis.tree(), slots) if result.complete else None
                     ok = code is not None and not _leftover_slot(code, intent)
-                    candidates.append(Candidate(code if ok else "", result.score))
-                candidates += [Candidate("", float("-inf"))] * (num_samples - len(candidates))
+                    candidates.append(Candidate(code if ok else "", result.log_prob / max(1, result.hypothesis.length)))
                 out.append(candidates)
         return out[0] if single else out
 
@@ -221,7 +216,8 @@ class Translator:
                     raise CheckpointError(f"{folder} is not a tranx checkpoint: vocab/words.json is missing")
                 words = Vocab.load(folder / "vocab" / "words.json")
             encoder = load_word_encoder(folder / "encoder")
-            model = TranxModel(config.model, grammar, tokens, encoder, words)
+            language = get_language("python")
+            model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
         except (TranxError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -42,7 +42,9 @@ class Vocab:
     """An ordered token table: ``specials`` first, then ``tokens``; ``vocab[token]`` is its id."""
 
     def __init__(self, tokens: Iterable[str], *, specials: Sequence[str] = (PAD, UNK), name: str = "",
-                 meta: dict | None = None):
+                 meta: dict | None = None, types: dict[str, Iterable[str]] | None = None):
+        """`types`: for a primitive vocabulary, the tokens each primitive type keeps (a vocabulary per type over
+        one shared table); None when every type may use every token."""
         self.name = name
         self.specials = tuple(specials)
         self.meta = dict(meta or {})
@@ -55,6 +57,14 @@ class Vocab:
                 raise ValueError(f"duplicate token {token!r} in vocabulary {name!r}")
             self._ids[token] = len(self._tokens)
             self._tokens.append(token)
+        self.types: dict[str, tuple[int, ...]] | None = None
+        if types is not None:
+            self.types = {}
+            for type_name, members in sorted(types.items()):
+                missing = [t for t in members if t not in self._ids]
+                if missing:
+                    raise ValueError(f"type {type_name!r} of vocabulary {name!r} lists unknown token {missing[0]!r}")
+                self.types[type_name] = tuple(sorted(self._ids[t] for t in members))
 
     @classmethod
     def from_counts(cls, counts: Counter, *, cutoff: int = 1, specials: Sequence[str] = (PAD, UNK),
@@ -82,7 +92,8 @@ class Vocab:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Vocab):
             return NotImplemented
-        return (self._tokens, self.specials, self.name) == (other._tokens, other.specials, other.name)
+        return ((self._tokens, self.specials, self.name, self.types)
+                == (other._tokens, other.specials, other.name, other.types))
 
     def __repr__(self) -> str:
         return f"Vocab({self.name!r}, {len(self)} tokens, specials={list(self.specials)})"
@@ -121,8 +132,11 @@ class Vocab:
 
     # --- JSON -----------------------------------------------------------------------------------
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "name": self.name, "specials": list(self.specials),
-                "tokens": self._tokens[len(self.specials):], "meta": self.meta}
+        out = {"format": FORMAT, "version": VERSION, "name": self.name, "specials": list(self.specials),
+               "tokens": self._tokens[len(self.specials):], "meta": self.meta}
+        if self.types is not None:
+            out["types"] = {name: [self._tokens[i] for i in ids] for name, ids in self.types.items()}
+        return out
 
     @classmethod
     def from_json(cls, obj: dict) -> "Vocab":
@@ -131,7 +145,8 @@ class Vocab:
         if obj.get("version") != VERSION:
             raise TranxError(f"vocabulary format version {obj.get('version')!r} is not supported (expected {VERSION})")
         try:
-            return cls(obj["tokens"], specials=obj["specials"], name=obj.get("name", ""), meta=obj.get("meta"))
+            return cls(obj["tokens"], specials=obj["specials"], name=obj.get("name", ""), meta=obj.get("meta"),
+                       types=obj.get("types"))
         except (KeyError, TypeError, ValueError) as exc:
             raise TranxError(f"malformed vocabulary: {exc}") from None
 
@@ -162,6 +177,32 @@ def primitive_vocab(action_lists: Iterable[Iterable], *, cutoff: int = 3, name: 
     for actions in action_lists:
         counts.update(_gen_token_values(actions))
     return Vocab.from_counts(counts, cutoff=cutoff, name=name)
+
+
+def typed_primitive_vocab(system, action_lists: Iterable[Iterable], *, cutoff: int = 3,
+                          name: str = "primitive") -> Vocab:
+    """A vocabulary per primitive type over one table: a token is kept for a type when the GenToken actions of
+    ``action_lists`` put it in a field of that type ``cutoff``+ times (``system``: the grammar's TransitionSystem)."""
+    from .actions import GenToken, action_from_json
+    counts: Counter = Counter()
+    for actions in action_lists:
+        hypothesis = system.initial()
+        for item in actions:
+            action = item if not isinstance(item, (list, tuple)) else action_from_json(system.grammar, list(item))
+            if isinstance(action, GenToken):
+                counts[hypothesis.frontier.field.type, action.value] += 1
+            hypothesis = hypothesis.apply(action)
+    totals: Counter = Counter()
+    for (_, token), count in counts.items():
+        totals[token] += count
+    kept = {(t, token) for (t, token), count in counts.items() if count >= cutoff and token not in (PAD, UNK)}
+    tokens = sorted({token for _, token in kept}, key=lambda token: (-totals[token], token))
+    types: dict[str, list[str]] = {}
+    for type_name, token in kept:
+        types.setdefault(type_name, []).append(token)
+    meta = {"cutoff": cutoff, "per_type": True, "types_seen": len(totals), "types_kept": len(tokens),
+            "token_coverage": round(sum(c for key, c in counts.items() if key in kept) / max(1, sum(counts.values())), 4)}
+    return Vocab(tokens, name=name, meta=meta, types=types)
 
 
 def production_vocab(grammar: Grammar) -> Vocab:
