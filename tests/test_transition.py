@@ -6,6 +6,7 @@ from snippets import TRICKY
 from tranx import (ApplyRule, GenToken, InvalidAction, Reduce, TranxError, TransitionSystem,
                    get_language, valid_actions)
 from tranx.actions import action_from_json, action_to_json
+from tranx.asdl import Cardinality
 from tranx.transition import build_tree
 
 PY = get_language("python")
@@ -95,13 +96,19 @@ def test_valid_actions_agree_with_oracle_and_apply(name):
         assert valid.constructors == expected_rules
         assert valid.token == field.is_primitive
         assert valid.reduce == (field.cardinality.value != "")
-        for probe in PROBES:
+        for probe in PROBES:  # what apply accepts, against the grammar's own definition of the field
+            if isinstance(probe, ApplyRule):
+                expected = not field.is_primitive and probe.constructor in PY.grammar.constructors_of(field.type)
+            elif isinstance(probe, GenToken):
+                expected = field.is_primitive
+            else:
+                expected = field.cardinality is not Cardinality.SINGLE
             try:
                 h.apply(probe)
                 accepted = True
             except InvalidAction:
                 accepted = False
-            assert accepted == valid.allows(probe), (step, probe)
+            assert accepted == expected == valid.allows(probe), (step, probe)
         h = h.apply(action)
     assert h.is_complete
 

@@ -90,6 +90,15 @@ def test_save_and_load_give_identical_candidates(translator, saved):
     assert [[c.code for c in cs] for cs in before] == [[c.code for c in cs] for cs in after]
     for cs, ds in zip(before, after):
         assert [c.score for c in cs] == pytest.approx([d.score for d in ds], abs=1e-6)
+    # a training run folder (best/ and last/ inside, as `tranx train` leaves it) loads its best/ checkpoint
+    run = saved.parent / "run"
+    shutil.copytree(saved, run / "best")
+    (run / "last").mkdir()
+    from_run = Translator.from_pretrained(run)
+    assert [c.code for c in from_run.translate(INTENTS[0], beam_size=4, n_best=4)] == [c.code for c in before[0]]
+    (run / "best").rename(run / "old")
+    with pytest.raises(CheckpointError, match="run without a best/ checkpoint yet"):
+        Translator.from_pretrained(run)
     saved_twice = saved.parent / "again"
     loaded.save_pretrained(saved_twice)  # and the reloaded one saves the same folder
     assert (saved_twice / "model.safetensors").read_bytes() == (saved / "model.safetensors").read_bytes()
@@ -169,7 +178,7 @@ def test_bad_arguments(translator):
 def test_very_long_intent(translator, intent):
     assert len(intent) == 10_000
     out = translator.translate(intent, beam_size=2, n_best=2, max_steps=40)
-    assert isinstance(out, list)
+    assert isinstance(out, list) and out  # cut to MAX_INTENT_CHARS and translated, not refused
     for c in out:
         ast.parse(c.code)
 
@@ -183,7 +192,7 @@ def test_very_long_intent(translator, intent):
 ])
 def test_unbalanced_quotes(translator, intent):
     out = translator.translate(intent, beam_size=3, n_best=3)
-    assert isinstance(out, list)
+    assert isinstance(out, list) and out
     for c in out:
         ast.parse(c.code)
 

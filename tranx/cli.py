@@ -118,23 +118,12 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _checkpoint_folder(path: str) -> Path:
-    """A run folder means its best/ checkpoint; anything else is taken as a checkpoint folder."""
-    from .translator import CheckpointError
-    folder = Path(path)
-    if (folder / "best").is_dir():
-        return folder / "best"
-    if (folder / "last").is_dir() and not (folder / "model.safetensors").exists():
-        raise CheckpointError(f"{folder} is a run without a best/ checkpoint yet (no dev evaluation finished)")
-    return folder
-
-
 def _load_translator(path: str, threads: int | None):
     from .translator import Translator, set_threads
     if threads is not None and threads < 1:
         raise TranxError(f"--threads must be at least 1, got {threads}")
     set_threads(threads)
-    return Translator.from_pretrained(_checkpoint_folder(path))
+    return Translator.from_pretrained(path)
 
 
 def _cmd_eval(args) -> int:
@@ -258,10 +247,10 @@ def _cmd_translate(args) -> int:
 
 def _cmd_ensemble(args) -> int:
     from .ensemble import combine
-    from .translator import Translator
+    from .translator import Translator, resolve_checkpoint
     if len(args.runs) < 2:
         raise TranxError(f"an ensemble needs at least two runs, got {len(args.runs)}")
-    folders = [_checkpoint_folder(run) for run in args.runs]
+    folders = [resolve_checkpoint(run) for run in args.runs]
     ensemble = combine([Translator.from_pretrained(folder) for folder in folders])
     ensemble.save_pretrained(args.out)
     print(json.dumps({"ensemble": str(args.out), "members": [str(folder) for folder in folders]}))

@@ -159,6 +159,10 @@ class Translator:
         except (ConversionError, SyntaxError, ValueError, RecursionError):
             return None
         code = restore(code, slots, enabled=self.config.train.substitution)
+        try:  # a slot value put back where the grammar had a name (`for x, [1, 2] in y`) may not parse
+            self.language.parse_ast(code)
+        except ConversionError:
+            return None
         code = self.language.pretty(code, style="astor" if self.dataset == "conala" else "plain")
         return from_parseable(self.dataset, code) if self.dataset == "django" else code
 
@@ -183,13 +187,12 @@ class Translator:
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "Translator":
+        """Load a checkpoint folder, an ensemble folder, or a training run folder (its best/ checkpoint)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         from .encoder import load_word_encoder
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise CheckpointError(f"checkpoint folder not found: {folder}")
+        folder = resolve_checkpoint(folder)
         from .ensemble import INDEX, load_ensemble
         if (folder / INDEX).is_file():
             return load_ensemble(folder)
@@ -225,6 +228,18 @@ class Translator:
             raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
         return cls(config, model)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A training run folder means its best/ checkpoint; anything else is taken as a checkpoint folder."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {folder}")
+    if (folder / "best").is_dir():
+        return folder / "best"
+    if (folder / "last").is_dir() and not (folder / "model.safetensors").exists():
+        raise CheckpointError(f"{folder} is a run without a best/ checkpoint yet (no dev evaluation finished)")
+    return folder
 
 
 def model_words(words: list[str], dotted: bool) -> list[str]:
