@@ -42,7 +42,8 @@ from tranx.io import write_json, write_jsonl
 from tranx.languages import get_language
 from tranx.transition import TransitionSystem
 
-from .datasets import RawExample, from_parseable, load_examples, to_parseable
+from .datasets import RawExample, load_examples
+from .tasks import TASKS, get_task
 from .substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
 from .words import split_words
 
@@ -58,8 +59,8 @@ SPLITS = ("train", "dev", "test")
 #: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
 CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")
 #: Primitive-token frequency cutoffs of TranX (REFERENCE.md section 1); CodeInsight follows CoNaLa.
-TOKEN_CUTOFFS = {"conala": 3, "codeinsight": 3, "django": 15}
-INTENT_STYLES = {"conala": "conala", "codeinsight": "conala", "django": "django"}
+TOKEN_CUTOFFS = {name: task.token_cutoff for name, task in TASKS.items()}
+INTENT_STYLES = {name: task.intent_style for name, task in TASKS.items()}
 SKIP_REASONS = ("code not parseable", "substitution failed", "no grammar tree", "round trip mismatch")
 
 
@@ -163,18 +164,19 @@ def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
 
 
 def comparison_key(dataset: str) -> Callable[[str], str] | None:
-    """The exact-match key for scoring: None (the metric's default) except Django, whose lines are compared as
-    ``from_parseable(ast.unparse(ast.parse(to_parseable(line))))`` so that ``if x :`` equals ``if x:``; a line that
-    does not parse even completed falls back to the metric's token key."""
-    if dataset != "django":
+    """The exact-match key for scoring: None (the metric's default) except for a task of lines, whose lines are
+    compared as ``from_parseable(ast.unparse(ast.parse(to_parseable(line))))`` so that ``if x :`` equals ``if x:``;
+    a line that does not parse even completed falls back to the metric's token key."""
+    task = get_task(dataset)
+    if task.completion != "line":
         return None
     from tranx.metrics import canonical_python, default_canonicalize
 
     def key(code: str) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            canonical = canonical_python(to_parseable("django", code))
-        return from_parseable("django", canonical) if canonical is not None else default_canonicalize(code)
+            canonical = canonical_python(task.to_parseable(code))
+        return task.from_parseable(canonical) if canonical is not None else default_canonicalize(code)
 
     return key
 
@@ -204,7 +206,7 @@ def process_example(raw: RawExample, split: str, *, substitution: bool = True, l
 
 
 def _process_code(ex: Example, raw: RawExample, slots, lang, system) -> tuple[str | None, str]:
-    code = to_parseable(raw.dataset, raw.code)
+    code = get_task(raw.dataset).to_parseable(raw.code)
     with warnings.catch_warnings():  # invalid escapes such as '\d' in the data warn on parsing
         warnings.simplefilter("ignore")
         try:
@@ -316,7 +318,7 @@ def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cuto
     productions = production_vocab(get_language(result.settings["language"]).grammar)
     primitive.save(folder / "primitive.json")
     productions.save(folder / "production.json")
-    size = intent_vocab_size or (4000 if result.dataset == "django" else 2000)
+    size = intent_vocab_size or get_task(result.dataset).intent_vocab_size
     pieces = IntentPieces.train([e.canonical_intent for e in train], vocab_size=size, seed=result.settings["seed"])
     pieces.save(folder)
     result.settings["token_cutoff"] = cutoff

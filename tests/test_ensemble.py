@@ -98,7 +98,7 @@ def test_members_must_read_and_write_alike(pair):
         combine([first])
     other = copy.deepcopy(second.config)
     other.train.dataset = "django"
-    with pytest.raises(TranxError, match="member 2 .*data set differs"):
+    with pytest.raises(TranxError, match=r"member 2 .*its task differs \(task django against task conala\)"):
         combine([first, Translator(other, second.model)])
     other = copy.deepcopy(second.config)
     other.train.substitution = False

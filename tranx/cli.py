@@ -156,14 +156,24 @@ def _cmd_eval(args) -> int:
         rows = predict(translator, raw, beam_size=beam_size)
         how = f"beam size {beam_size}"
     write_jsonl(args.out, rows)
+    result = None
+    if args.result:
+        from preprocess.datasets import resolve_data_root
+        run = Path(args.run)
+        summary_file = run / "summary.json"
+        payload = {"run": str(run), "dataset": args.dataset, "split": args.split, "decoding": how,
+                   "train_summary": json.loads(summary_file.read_text()) if summary_file.is_file() else None}
+        result = {"path": args.result, "payload": payload,
+                  "how": {"config": translator.config.to_json(),
+                          "data_folders": {args.dataset: resolve_data_root(args.data_root, args.dataset) / args.dataset}}}
     failed = sum(1 for r in rows if "error" in r)
     print(f"{len(rows)} predictions written to {args.out} ({how}"
           + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
     if args.execute:
         score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
         return execute_and_report(args.out, args.split, args.data_root, args.workers, args.timeout,
-                                   args.details, ids=[e.id for e in raw])
-    return score_and_report(args.out, raw, args.dataset, args.split, args.report)
+                                   args.details, ids=[e.id for e in raw], result=result)
+    return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result)
 
 
 def _cmd_execute(args) -> int:
@@ -338,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     ev.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     ev.add_argument("--report", default=None, help="also write the full score report (every id listed) as JSON")
+    ev.add_argument("--result", default=None, metavar="RESULT.json",
+                    help="also write the scores with their provenance (command, commit, config, data hashes, "
+                         "machine), e.g. under bench/results/ for the README")
     ev.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     ev.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N ancestral samples per intent instead of beam search (for pass@k)")

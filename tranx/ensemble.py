@@ -32,12 +32,12 @@ def combine(translators: list) -> "Translator":  # noqa: F821 (tranx.translator 
                 raise TranxError(f"ensemble member {number} does not match member 1: its {what} differs "
                                  f"({_short(theirs)} against {_short(mine)})")
     members = [member for t in translators for member in t.members]
-    return Translator(first.config, first.model, others=members[1:])
+    return Translator(first.config, first.model, task=first.task, others=members[1:])
 
 
 def _shared_settings(a, b):
     ta, tb = a.config.train, b.config.train
-    yield "data set", ta.dataset, tb.dataset
+    yield "task", a.task.to_json(), b.task.to_json()
     yield "train.substitution", ta.substitution, tb.substitution
     yield "train.split_dotted_words", ta.split_dotted_words, tb.split_dotted_words
     yield "model.copy", a.config.model.copy, b.config.model.copy
@@ -48,6 +48,8 @@ def _shared_settings(a, b):
 def _short(value) -> str:
     if isinstance(value, (list, tuple)):
         return f"{len(value)} tokens"
+    if isinstance(value, dict) and "name" in value:
+        return f"task {value['name']}"
     text = str(value)
     return text if len(text) <= 40 else f"{len(text)} characters"
 

@@ -13,8 +13,6 @@ from tqdm import tqdm
 
 from .errors import TranxError
 
-SELECTION_METRIC = {"conala": "bleu", "codeinsight": "bleu", "django": "exact_match"}
-
 
 def _prepared_chunks(translator, examples: Sequence, batch_size: int, desc: str, progress: bool | None):
     """(chunk, examples of it the translator accepts, {id: why not} for the others) per batch, with a progress bar."""
@@ -76,11 +74,14 @@ def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: 
     return rows
 
 
-def score(dataset: str, predictions: Sequence[str], references: Sequence[str]) -> dict:
-    """The data set's official scores: CoNaLa-style BLEU and exact match; Django line accuracy."""
+def score(task, predictions: Sequence[str], references: Sequence[str]) -> dict:
+    """The task's official scores (`task`: a preprocess.tasks.Task or its name): BLEU and token exact match, or
+    for a task of lines the exact match of canonical code (with BLEU)."""
     from preprocess.pipeline import comparison_key
+    from preprocess.tasks import get_task
 
     from .metrics import conala_scores, django_scores
-    if dataset == "django":
-        return django_scores(predictions, references, canonicalize=comparison_key("django"))
+    task = get_task(task) if isinstance(task, str) else task
+    if task.completion == "line":
+        return django_scores(predictions, references, canonicalize=comparison_key(task.name))
     return conala_scores(predictions, references)

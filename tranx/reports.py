@@ -44,7 +44,16 @@ def _print_skipped(read, where: str) -> None:
             print(f"{what}: {len(items)}: {_some(items, show)}")
 
 
-def score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False) -> int:
+def _write_result(result: dict | None, summary: dict, key: str) -> None:
+    """`result`: {"path", "payload", "how"} (tranx.provenance.write_result) or None; `summary` goes in under `key`."""
+    if result is not None:
+        from .provenance import write_result
+        write_result(result["path"], {**result.get("payload", {}), key: summary}, **result.get("how", {}))
+        print(f"result with provenance written to {result['path']}")
+
+
+def score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False,
+                     result: dict | None = None) -> int:
     """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
     last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
     from preprocess.pipeline import comparison_key
@@ -64,11 +73,13 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
+    _write_result(result, summary, "scores")
     print(("text scores: " if quiet else "") + json.dumps(summary, ensure_ascii=False))
     return 0
 
 
-def execute_and_report(predictions, split: str, data_root, workers, timeout, details=None, ids=None) -> int:
+def execute_and_report(predictions, split: str, data_root, workers, timeout, details=None, ids=None,
+                       result: dict | None = None) -> int:
     """Run a predictions file's candidates against the CodeInsight tests; print what was skipped and, as the last
     line, the JSON summary (pass@k, passed, total, excluded, outcome counts, per label)."""
     from .codeinsight import execute, load_problems, reference_failures, summarize
@@ -93,8 +104,9 @@ def execute_and_report(predictions, split: str, data_root, workers, timeout, det
     if details:
         write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "verdicts": r.verdicts, "errors": r.errors}
                               for r in results])
-    summary = summarize(problems, results, excluded)
-    print(json.dumps({"dataset": "codeinsight", "split": split, **summary, "unknown": len(read.unknown_ids),
-                      "duplicates": len(read.duplicate_ids), "malformed": len(read.malformed_lines),
-                      "predictions": str(predictions)}, ensure_ascii=False))
+    summary = {"dataset": "codeinsight", "split": split, **summarize(problems, results, excluded),
+               "unknown": len(read.unknown_ids), "duplicates": len(read.duplicate_ids),
+               "malformed": len(read.malformed_lines), "predictions": str(predictions)}
+    _write_result(result, summary, "execution")
+    print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -22,12 +22,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from preprocess.tasks import get_task
+
 from .averaging import WeightAverage
 from .checkpoint import load_training_state, save_training_state
 from .config import Config
 from .data import collate, tensorize
 from .errors import TranxError
-from .evaluate import SELECTION_METRIC, predict, score
+from .evaluate import predict, score
 from .io import atomic_write_text, write_json
 from .languages import get_language
 from .model import TranxModel, build_encoder
@@ -40,19 +42,21 @@ LOG_EVERY = 20  # training steps between metrics-log lines
 
 def prepare_run(config: Config, run: Path):
     """Preprocess the data set, build (or reload) the vocabulary, and build the model."""
-    from preprocess.pipeline import TOKEN_CUTOFFS, preprocess_dataset, split_examples
+    from preprocess.pipeline import preprocess_dataset, split_examples
+    from preprocess.tasks import get_task
     t = config.train
+    task = get_task(t.dataset)
     result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])
     train = result.kept("train")[:t.train_limit] if t.train_limit else result.kept("train")
     dev_raw = split_examples(t.dataset, t.data_root, splits=["dev"])["dev"]
     dev_raw = dev_raw[:t.dev_limit] if t.dev_limit else dev_raw
-    language = get_language("python")
+    language = get_language(task.language)
     grammar = language.grammar
     vocab_path = run / "vocab" / "primitive.json"
     if vocab_path.is_file():
         tokens = Vocab.load(vocab_path)
     else:
-        cutoff = TOKEN_CUTOFFS[t.dataset] if t.token_cutoff is None else t.token_cutoff
+        cutoff = task.token_cutoff if t.token_cutoff is None else t.token_cutoff
         tokens = typed_primitive_vocab(TransitionSystem(grammar), (e.actions for e in train), cutoff=cutoff)
         tokens.save(vocab_path)
     pieces_path = None
@@ -60,7 +64,7 @@ def prepare_run(config: Config, run: Path):
         pieces_path = run / "vocab" / "intent.model"
         if not pieces_path.is_file():
             IntentPieces.train([e.canonical_intent for e in train],
-                               vocab_size=4000 if t.dataset == "django" else 2000).save(run / "vocab")
+                               vocab_size=task.intent_vocab_size).save(run / "vocab")
     train_words = [model_words(e.words, t.split_dotted_words) for e in train]
     words = None
     if config.model.word_embed_size:
@@ -104,6 +108,7 @@ class Trainer:
                 raise TranxError(f"{self.run} already holds a run; resume it with --resume or pick another --out")
             write_json(self.run / "config.json", config.to_json())
             (self.run / "metrics.jsonl").unlink(missing_ok=True)  # a run killed before its first checkpoint
+        self.task = get_task(t.dataset)
         self.model, self.examples, self.dev = prepare_run(config, self.run)
         if not self.examples:
             raise TranxError("no training examples")
@@ -143,14 +148,14 @@ class Trainer:
             handle.write(json.dumps(row) + "\n")
 
     def evaluate(self) -> dict:
-        translator = Translator(self.config, self.model)
+        translator = Translator(self.config, self.model, task=self.task)
         rows = predict(translator, self.dev, beam_size=self.config.train.eval_beam_size, progress=False)
-        return score(self.config.train.dataset, [r["prediction"] for r in rows], [e.code for e in self.dev])
+        return score(self.task, [r["prediction"] for r in rows], [e.code for e in self.dev])
 
     # --- the loop ---------------------------------------------------------------------------------
     def train(self) -> dict:
         t, state = self.config.train, self.progress_state
-        metric = SELECTION_METRIC[t.dataset]
+        metric = self.task.selection_metric
         started = time.time() - state["seconds"]
         while state["epoch"] < t.max_epochs:
             epoch = state["epoch"] + 1
@@ -187,7 +192,7 @@ class Trainer:
                     improved = state["best"] is None or scores[metric] > state["best"]
                     if improved:
                         state.update(best=scores[metric], best_epoch=epoch, bad_epochs=0)
-                        Translator(self.config, self.model).save_pretrained(self.run / "best")
+                        Translator(self.config, self.model, task=self.task).save_pretrained(self.run / "best")
                 if not improved:
                     state["bad_epochs"] += 1
                 self.log({"type": "dev", "epoch": epoch, "step": state["step"], **scores,

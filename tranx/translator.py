@@ -20,15 +20,14 @@ from typing import Sequence
 
 import torch
 
-from preprocess.datasets import from_parseable
-from preprocess.pipeline import INTENT_STYLES
 from preprocess.substitution import canonicalize_intent, restore
+from preprocess.tasks import Task, TaskError, get_task
 from preprocess.words import split_dotted, split_words
 
 from .asdl import Grammar, parse_asdl
 from .config import Config
 from .errors import ConversionError, TranxError
-from .io import atomic_folder
+from .io import atomic_folder, write_json
 from .languages import get_language
 from .model import TranxModel
 from .search import beam_search, sample
@@ -49,20 +48,22 @@ class Candidate:
 
 
 class Translator:
-    def __init__(self, config: Config, model: TranxModel, *, others: Sequence["Translator"] = ()):
-        """`others`: further members of an ensemble (build one with tranx.ensemble.combine, which checks them)."""
+    def __init__(self, config: Config, model: TranxModel, *, task: Task | None = None,
+                 others: Sequence["Translator"] = ()):
+        """`task`: how intents are read and code is written (default: the task the config trained on);
+        `others`: further members of an ensemble (build one with tranx.ensemble.combine, which checks them)."""
         self.config = config
         self.model = model
+        self.task = task if task is not None else get_task(config.train.dataset)
         self.others = list(others)
         self.models = [model, *(t.model for t in self.others)]
-        self.language = get_language("python")
+        self.language = get_language(self.task.language)
         self.system = model.system
-        self.dataset = config.train.dataset
 
     @property
     def members(self) -> list["Translator"]:
         """The single translators this one decodes with (itself alone, unless it is an ensemble)."""
-        return [Translator(self.config, self.model), *self.others] if self.others else [self]
+        return [Translator(self.config, self.model, task=self.task), *self.others] if self.others else [self]
 
     # --- translation ----------------------------------------------------------------------------
     def prepare(self, intent) -> tuple[list[str], object]:
@@ -80,7 +81,7 @@ class Translator:
         if not intent.strip():
             raise TranxError("intent is empty")
         intent = intent[:MAX_INTENT_CHARS]
-        canonical, slots = canonicalize_intent(intent, style=INTENT_STYLES.get(self.dataset, "conala"),
+        canonical, slots = canonicalize_intent(intent, style=self.task.intent_style,
                                                enabled=self.config.train.substitution)
         words = model_words([w.text for w in split_words(canonical)], self.config.train.split_dotted_words)
         if not words:
@@ -163,8 +164,7 @@ class Translator:
             self.language.parse_ast(code)
         except ConversionError:
             return None
-        code = self.language.pretty(code, style="astor" if self.dataset == "conala" else "plain")
-        return from_parseable(self.dataset, code) if self.dataset == "django" else code
+        return self.task.from_parseable(self.language.pretty(code, style=self.task.output_style))
 
     # --- checkpoints ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike) -> None:
@@ -178,6 +178,7 @@ class Translator:
                     "config": self.config.to_json()}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
+            write_json(tmp / "task.json", self.task.to_json())
             self.model.tokens.save(tmp / "vocab" / "primitive.json")
             if self.model.words is not None:
                 self.model.words.save(tmp / "vocab" / "words.json")
@@ -218,16 +219,20 @@ class Translator:
                 if not (folder / "vocab" / "words.json").is_file():
                     raise CheckpointError(f"{folder} is not a tranx checkpoint: vocab/words.json is missing")
                 words = Vocab.load(folder / "vocab" / "words.json")
+            task = get_task(config.train.dataset)  # a checkpoint from before task.json: the task it trained on
+            if (folder / "task.json").is_file():
+                task = Task.from_json(json.loads((folder / "task.json").read_text(encoding="utf-8")),
+                                      source=f"{folder}/task.json")
             encoder = load_word_encoder(folder / "encoder")
-            language = get_language("python")
+            language = get_language(task.language)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
-        except (TranxError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
+        except (TranxError, TaskError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             message = first if str(folder) in first else f"{folder}: {first}"
             raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
-        return cls(config, model)
+        return cls(config, model, task=task)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
