@@ -58,7 +58,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = [
+__all__ = ["model_words", 
     "Word",
     "WordAlignment",
     "WordTruncationWarning",
@@ -98,6 +98,11 @@ def split_words(text: str) -> list[Word]:
 
 
 _DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+
+
+def model_words(words: list[str], dotted: bool) -> list[str]:
+    """The word units the model reads and copies: the intent's units, dotted names split when asked."""
+    return split_dotted(words) if dotted else words
 
 
 def split_dotted(words: list[str]) -> list[str]:

@@ -3,6 +3,12 @@
 The public API is deliberately small; everything else lives in its own module.
 """
 
+import os as _os
+
+# OpenMP threads that wait for work spin on their core; beside other CPU-bound processes that costs more than
+# the thread gains (tranx/threads.py). Read by the OpenMP runtime when torch loads, so set it first.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .actions import Action, ApplyRule, GenToken, Reduce
 from .asdl import Cardinality, Constructor, Field, Grammar, load_grammar, parse_asdl
 from .errors import ConversionError, GrammarError, InvalidAction, TranxError

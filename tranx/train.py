@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from preprocess.tasks import get_task
+from preprocess.words import model_words
 
 from .averaging import WeightAverage
 from .checkpoint import load_training_state, save_training_state
@@ -33,8 +34,9 @@ from .evaluate import predict, score
 from .io import atomic_write_text, write_json
 from .languages import get_language
 from .model import TranxModel, build_encoder
+from .threads import set_threads
 from .transition import TransitionSystem
-from .translator import Translator, model_words, set_threads
+from .translator import Translator
 from .vocab import IntentPieces, Vocab, typed_primitive_vocab
 
 LOG_EVERY = 20  # training steps between metrics-log lines
@@ -44,6 +46,7 @@ def prepare_run(config: Config, run: Path):
     """Preprocess the data set, build (or reload) the vocabulary, and build the model."""
     from preprocess.pipeline import preprocess_dataset, split_examples
     from preprocess.tasks import get_task
+from preprocess.words import model_words
     t = config.train
     task = get_task(t.dataset)
     result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])
@@ -197,8 +200,10 @@ class Trainer:
                     state["bad_epochs"] += 1
                 self.log({"type": "dev", "epoch": epoch, "step": state["step"], **scores,
                           "seconds": round(time.time() - started, 1)})
-                tqdm.write(f"epoch {epoch}: dev {metric} {scores[metric]:.2f} (best {state['best']:.2f} at epoch "
-                           f"{state['best_epoch']}), {time.time() - started:.0f} s")
+                elapsed = time.time() - started
+                left = (t.max_epochs - epoch) * elapsed / epoch  # at most: early stopping may end sooner
+                tqdm.write(f"epoch {epoch}/{t.max_epochs}: dev {metric} {scores[metric]:.2f} (best {state['best']:.2f} "
+                           f"at epoch {state['best_epoch']}), {elapsed / 60:.1f} min, ETA {left / 60:.1f} min")
             state["seconds"] = time.time() - started
             save_training_state(self.run / "last", self.model, self.optimizer, self.scheduler, state,
                                 self.average)

@@ -22,7 +22,7 @@ import torch
 
 from preprocess.substitution import canonicalize_intent, restore
 from preprocess.tasks import Task, TaskError, get_task
-from preprocess.words import split_dotted, split_words
+from preprocess.words import model_words, split_words
 
 from .asdl import Grammar, parse_asdl
 from .config import Config
@@ -30,6 +30,7 @@ from .errors import ConversionError, TranxError
 from .io import atomic_folder, write_json
 from .languages import get_language
 from .model import TranxModel
+from .threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
 from .search import beam_search, sample
 from .vocab import Vocab
 
@@ -247,11 +248,6 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return folder
 
 
-def model_words(words: list[str], dotted: bool) -> list[str]:
-    """The word units the model reads and copies: the intent's units, dotted names split when asked."""
-    return split_dotted(words) if dotted else words
-
-
 _SLOT_NAME = re.compile(r"\b(?:var|str)_\d+\b")
 
 
@@ -259,7 +255,3 @@ def _leftover_slot(code: str, intent: str) -> bool:
     """A slot placeholder the restoration could not fill (unknown slot, or a position restore does not
     handle) that the user did not write themselves: such a candidate is not runnable code."""
     return any(name not in intent for name in _SLOT_NAME.findall(code))
-
-
-def set_threads(threads: int | None) -> None:
-    torch.set_num_threads(threads or os.cpu_count() or 1)
