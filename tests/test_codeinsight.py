@@ -178,7 +178,7 @@ def test_identical_candidates_run_once_and_share_the_outcome(monkeypatch):
 
 
 def test_dev_problems_are_the_held_out_training_rows():
-    from preprocess.pipeline import split_examples
+    from tranx.pipeline import split_examples
     dev = load_problems("dev")
     held_out = split_examples("codeinsight", splits=["dev"])["dev"]
     assert len(dev) == 150 and [p.id for p in dev] == [e.id for e in held_out]

@@ -14,8 +14,9 @@ import torch
 
 from preprocess.words import WordTruncationWarning, split_words
 from tranx.encoding_cache import EncodingCache
-from tranx.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words,
-                           load_word_encoder, pool_pieces, resolve_encoder_path)
+from tranx.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words, pool_pieces,
+                           resolve_encoder_path)
+from tranx.encoders import load_word_encoder
 from tranx.errors import TranxError
 from tranx.lstm_encoder import LSTMWordEncoder
 

@@ -1,4 +1,4 @@
-"""Tests for preprocess.pipeline: splits, examples, skipped examples, outputs. Offline; skipped without the data."""
+"""Tests for tranx.pipeline: splits, examples, skipped examples, outputs. Offline; skipped without the data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from preprocess.datasets import DataRootError, RawExample, from_parseable, resolve_data_root
-from preprocess.pipeline import (
+from tranx.pipeline import (
     CODEINSIGHT_CONALA_TEST_OVERLAP,
     DEV_SEED,
     Example,

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from preprocess.tasks import TASKS, get_task
+
 from .errors import TranxError
 from .reports import check_execution_args, execute_and_report, require_file, score_and_report
 
@@ -23,13 +25,13 @@ def _cmd_roundtrip(args) -> int:
     return 1 if report.failed else 0
 
 
-_DATASETS = ("conala", "django", "codeinsight")
+_DATASETS = tuple(TASKS)
 _DATA_ROOT_HELP = ("folder holding conala/, django/, codeinsight/ (default: $TRANX_DATA_ROOT, "
                    "else ../shared/data beside the checkout, else data/raw)")
 
 
 def _cmd_preprocess(args) -> int:
-    from preprocess.pipeline import DEV_SEED, preprocess_dataset, write_preprocessed
+    from .pipeline import DEV_SEED, preprocess_dataset, write_preprocessed
     if args.token_cutoff is not None and args.token_cutoff < 1:
         raise ValueError(f"--token-cutoff must be >= 1, got {args.token_cutoff}")
     result = preprocess_dataset(args.dataset, args.data_root, substitution=not args.no_substitution,
@@ -56,7 +58,7 @@ def _cmd_preprocess(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from preprocess.pipeline import DEV_SEED, split_examples
+    from .pipeline import DEV_SEED, split_examples
     require_file(args.predictions)  # before loading the references: fail fast, one line
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
@@ -127,11 +129,12 @@ def _load_translator(path: str, threads: int | None):
 
 
 def _cmd_eval(args) -> int:
-    from preprocess.pipeline import DEV_SEED, split_examples
+    from .pipeline import DEV_SEED, split_examples
     from .evaluate import predict, predict_samples
     from .io import write_jsonl
-    if args.execute and args.dataset != "codeinsight":
-        raise TranxError(f"--execute needs unit tests: only --dataset codeinsight has them, not {args.dataset}")
+    if args.execute and not get_task(args.dataset).unit_tests:
+        with_tests = ", ".join(name for name, task in TASKS.items() if task.unit_tests)
+        raise TranxError(f"--execute needs unit tests: only --dataset {with_tests} has them, not {args.dataset}")
     if args.samples is not None and args.samples < 1:
         raise TranxError(f"--samples must be at least 1, got {args.samples}")
     if args.execute:

@@ -69,7 +69,7 @@ def load_problems(split: str, data_root: str | os.PathLike | None = None) -> lis
     """CodeInsight ``split`` as problems with their reference and test files: ``train`` or ``test`` (the files), or
     ``dev`` (the 150 training problems the preprocessing holds out for model selection; ids ``train/N``)."""
     from preprocess.datasets import load_examples
-    from preprocess.pipeline import split_examples
+    from .pipeline import split_examples
     if split not in ("train", "dev", "test"):
         raise TranxError(f"CodeInsight has the splits train, dev and test, not {split!r}")
     examples = (split_examples("codeinsight", data_root, splits=["dev"])["dev"] if split == "dev"

@@ -1,6 +1,6 @@
 """Training examples as tensors: decoder inputs, targets and copy targets for teacher forcing.
 
-Each preprocessed example (`preprocess.pipeline.Example`) becomes a `TensorExample` once; `collate`
+Each preprocessed example (`tranx.pipeline.Example`) becomes a `TensorExample` once; `collate`
 pads a batch. Inputs are action ids (tranx.tables.ActionIds); each target is the action's column in
 the grammar tables (the column search would emit), or -1 when the grammar tables give it no column.
 

@@ -18,7 +18,7 @@ What is here
   gives BERT its own learning rate; ``save_pretrained`` / ``from_pretrained`` use a folder (config, safetensors
   weights, tokenizer files, ``encoder.json``).
 * ``EncodingCache`` (``tranx.encoding_cache``): word states of a frozen encoder, computed once per text.
-* ``load_word_encoder(folder)``: reopens a saved BERT or LSTM encoder (``tranx.lstm_encoder``) by its ``kind``.
+* loading a saved encoder by its kind (BERT or LSTM): ``tranx.encoders.load_word_encoder``.
 
 Left out: projections to the decoder size, the decoder itself, training loops, any download.
 """
@@ -44,7 +44,7 @@ from .io import write_json
 
 __all__ = [
     "DEFAULT_ENCODER", "ENCODER_FILE", "BertWordEncoder", "EncoderOutput", "WordBatch", "WordEncoder",
-    "as_words", "load_word_encoder", "pool_pieces", "resolve_encoder_path",
+    "as_words", "pool_pieces", "resolve_encoder_path",
 ]
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -397,19 +397,3 @@ class BertWordEncoder(nn.Module):
 
     def encode(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> EncoderOutput:
         return self(self.batch(items))
-
-
-# ------------------------------------------------------------------------------------------------ loading by kind
-
-def load_word_encoder(folder: str | os.PathLike, **kwargs: Any) -> nn.Module:
-    """Reopen an encoder saved with ``save_pretrained``: BERT or LSTM, as ``encoder.json`` says (a plain Hugging
-    Face folder or a name is loaded as BERT)."""
-    meta = None
-    if Path(folder).is_dir():
-        meta = read_settings(folder)
-    if meta is not None and meta.get("kind") == "lstm":
-        from .lstm_encoder import LSTMWordEncoder
-        return LSTMWordEncoder.from_pretrained(folder, **kwargs)
-    if meta is not None and meta.get("kind") != BertWordEncoder.kind:
-        raise TranxError(f"{folder}: unknown encoder kind {meta.get('kind')!r}")
-    return BertWordEncoder.from_pretrained(folder, **kwargs)

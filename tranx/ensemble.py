@@ -14,15 +14,16 @@ import json
 import os
 from pathlib import Path
 
-from .errors import TranxError
+from .errors import CheckpointError, TranxError
 from .io import atomic_folder
 
 FORMAT, FORMAT_VERSION = "tranx-ensemble", 1
 INDEX = "ensemble.json"
 
 
-def combine(translators: list) -> "Translator":  # noqa: F821 (tranx.translator imports this module)
-    from .translator import Translator
+def combine(translators: list):
+    """One Translator (of the members' own class) decoding with all of `translators`; checks they read and write
+    alike."""
     if len(translators) < 2:
         raise TranxError("an ensemble needs at least two translators")
     first = translators[0]
@@ -32,7 +33,7 @@ def combine(translators: list) -> "Translator":  # noqa: F821 (tranx.translator 
                 raise TranxError(f"ensemble member {number} does not match member 1: its {what} differs "
                                  f"({_short(theirs)} against {_short(mine)})")
     members = [member for t in translators for member in t.members]
-    return Translator(first.config, first.model, task=first.task, others=members[1:])
+    return type(first)(first.config, first.model, task=first.task, others=members[1:])
 
 
 def _shared_settings(a, b):
@@ -65,8 +66,8 @@ def save_ensemble(translator, folder: str | os.PathLike) -> None:
         (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
 
 
-def load_ensemble(folder: Path):
-    from .translator import CheckpointError, Translator
+def load_ensemble(folder: Path, load_member):
+    """The members listed in `folder`/ensemble.json, each opened with `load_member(path)`, combined."""
     try:
         index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -81,7 +82,7 @@ def load_ensemble(folder: Path):
         path = folder / str(name)
         if not path.resolve().is_relative_to(folder.resolve()) or (path / INDEX).exists():
             raise CheckpointError(f"{folder}/{INDEX}: member {name!r} is not a checkpoint inside the ensemble")
-        members.append(Translator.from_pretrained(path))
+        members.append(load_member(path))
     try:
         return combine(members)
     except TranxError as exc:

@@ -44,3 +44,7 @@ class InvalidAction(TranxError):
 
 class ConversionError(TranxError):
     """Code or a tree that a language adapter cannot convert (unparseable code, bad token, ...)."""
+
+
+class CheckpointError(TranxError):
+    """A missing, incomplete or corrupted checkpoint folder."""

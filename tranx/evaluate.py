@@ -77,7 +77,7 @@ def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: 
 def score(task, predictions: Sequence[str], references: Sequence[str]) -> dict:
     """The task's official scores (`task`: a preprocess.tasks.Task or its name): BLEU and token exact match, or
     for a task of lines the exact match of canonical code (with BLEU)."""
-    from preprocess.pipeline import comparison_key
+    from .pipeline import comparison_key
     from preprocess.tasks import get_task
 
     from .metrics import conala_scores, django_scores

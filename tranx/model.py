@@ -15,27 +15,10 @@ from .config import ModelConfig
 from .data import Batch
 from .decoder import Decoder, Memory, State
 from .distribution import VALID, ActionDistribution
+from .encoders import build_encoder  # noqa: F401 (re-exported: the model config names its encoder)
 from .tables import GrammarTables, TokenCheck
 from .transition import TransitionSystem
 from .vocab import Vocab
-
-def build_encoder(config: ModelConfig, intent_pieces_path: str | None = None) -> nn.Module:
-    """The word encoder a config names: a BERT checkpoint, a tiny random BERT, or the BiLSTM."""
-    from .encoder import BertWordEncoder, resolve_encoder_path
-    if config.encoder == "lstm":
-        from .lstm_encoder import LSTMWordEncoder
-        if intent_pieces_path is None:
-            raise ValueError("the lstm encoder needs the sentencepiece model of the training intents")
-        return LSTMWordEncoder(intent_pieces_path, hidden_size=config.lstm_encoder_size, dropout=config.dropout)
-    if config.encoder == "tiny-random":
-        from transformers import AutoTokenizer, BertConfig
-        tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("default"), local_files_only=True)
-        size = config.tiny_encoder_size
-        bert_config = BertConfig(vocab_size=len(tokenizer), hidden_size=size, num_hidden_layers=2,
-                                 num_attention_heads=2, intermediate_size=2 * size, max_position_embeddings=512)
-        return BertWordEncoder.from_config(bert_config, tokenizer, finetune=config.finetune_encoder)
-    return BertWordEncoder.from_pretrained(config.encoder, finetune=config.finetune_encoder)
-
 
 class TranxModel(nn.Module):
     def __init__(self, config: ModelConfig, grammar: Grammar, tokens: Vocab, encoder: nn.Module,

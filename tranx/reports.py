@@ -56,7 +56,7 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
                      result: dict | None = None) -> int:
     """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
     last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
-    from preprocess.pipeline import comparison_key
+    from .pipeline import comparison_key
 
     from .io import write_json
     from .scoring import score_predictions

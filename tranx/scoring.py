@@ -20,11 +20,12 @@ from os import PathLike
 from pathlib import Path
 from typing import Callable, Hashable, Mapping
 
+from preprocess.tasks import TASKS, get_task
 from tranx.metrics import conala_scores, django_scores
 
 __all__ = ["DATASETS", "PredictionFile", "ScoreReport", "read_predictions", "score_predictions"]
 
-DATASETS = ("conala", "codeinsight", "django")
+DATASETS = tuple(sorted(TASKS))
 
 
 @dataclass
@@ -134,21 +135,22 @@ def score_predictions(
 ) -> ScoreReport:
     """Score the predictions file at ``path`` against ``references`` (id -> raw reference code).
 
-    ``dataset`` is ``conala`` or ``codeinsight`` (CoNaLa BLEU / token exact match) or ``django`` (canonical-code
-    exact match; ``canonicalize`` is passed through to ``django_scores``).
+    ``dataset`` names a task (preprocess.tasks): BLEU / token exact match, or for a task of lines the exact match
+    of canonical code (``canonicalize`` is passed through to ``django_scores``).
     """
     ds = dataset.lower()
     if ds not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    if canonicalize is not None and ds != "django":
-        raise ValueError("canonicalize is only used for the django dataset")
+    lines = get_task(ds).completion == "line"
+    if canonicalize is not None and not lines:
+        raise ValueError(f"canonicalize is only used for a task of lines, not {ds}")
     read = read_predictions(path, references)
     preds = {ex_id: candidates[0] for ex_id, candidates in read.candidates.items()}
     ids = list(references)
     missing = [i for i in ids if i not in preds]
     hyps = [preds.get(i, "") for i in ids]
     refs = [references[i] for i in ids]
-    if ds == "django":
+    if lines:
         scores = django_scores(hyps, refs, canonicalize=canonicalize)
     else:
         scores = conala_scores(hyps, refs)

@@ -44,7 +44,7 @@ LOG_EVERY = 20  # training steps between metrics-log lines
 
 def prepare_run(config: Config, run: Path):
     """Preprocess the data set, build (or reload) the vocabulary, and build the model."""
-    from preprocess.pipeline import preprocess_dataset, split_examples
+    from .pipeline import preprocess_dataset, split_examples
     t = config.train
     task = get_task(t.dataset)
     result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])

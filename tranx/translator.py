@@ -26,7 +26,7 @@ from preprocess.words import model_words, split_words
 
 from .asdl import Grammar, parse_asdl
 from .config import Config
-from .errors import ConversionError, TranxError
+from .errors import CheckpointError, ConversionError, TranxError  # noqa: F401 (CheckpointError re-exported)
 from .io import atomic_folder, write_json
 from .languages import get_language
 from .model import TranxModel
@@ -36,10 +36,6 @@ from .vocab import Vocab
 
 FORMAT, FORMAT_VERSION = "tranx-translator", 1
 MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most anyway)
-
-
-class CheckpointError(TranxError):
-    """A missing, incomplete or corrupted checkpoint folder."""
 
 
 @dataclass(frozen=True)
@@ -193,11 +189,11 @@ class Translator:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        from .encoder import load_word_encoder
+        from .encoders import load_word_encoder
         folder = resolve_checkpoint(folder)
         from .ensemble import INDEX, load_ensemble
         if (folder / INDEX).is_file():
-            return load_ensemble(folder)
+            return load_ensemble(folder, cls.from_pretrained)
         for name in ("config.json", "model.safetensors", "grammar.asdl", "vocab/primitive.json", "encoder"):
             if not (folder / name).exists():
                 raise CheckpointError(f"{folder} is not a tranx checkpoint: {name} is missing")

@@ -6,17 +6,7 @@ word units (``preprocess.words``), the substituted canonical code in parseable f
 ``to_parseable``), and the oracle actions of its tree (``tranx.transition``), checked by replaying them.
 ``write_preprocessed`` writes ``<out>/<split>.jsonl``, ``<out>/stats.json`` and ``<out>/vocab/`` atomically.
 
-Splits (``split_examples``), all fixed and documented:
-
-* ``conala``: ``dev`` = 200 examples of the official train file, the indices
-  ``sorted(random.Random(seed).sample(range(2379), 200))`` with ``seed`` = ``DEV_SEED`` (1234); ``train`` = the other
-  2,179; ``test`` = the official 500.
-* ``django``: by line, ``train`` 0-15999, ``dev`` 16000-16999, ``test`` 17000-18804 (16,000 / 1,000 / 1,805).
-* ``codeinsight``: the 6 train rows whose Stack Overflow question is in CoNaLa test (``CODEINSIGHT_CONALA_TEST_OVERLAP``,
-  listed in the data set's README) are dropped first; then ``dev`` = 150 of the remaining 1,545 train rows, drawn the
-  same way as for CoNaLa; ``train`` = the other 1,395; ``test`` = the official 1,860.
-
-Ids are the raw ids (``train/17``; a CoNaLa or CodeInsight dev example keeps its ``train/...`` id; Django ``dev/16000``).
+Splits: ``preprocess.splits`` (``split_examples``, re-exported here).
 
 An example that cannot be processed gets a ``skip_reason`` (one of ``SKIP_REASONS``) and a ``skip_detail``: train and
 dev examples with a reason are left out of the JSONL files (and counted per reason); **test examples are always
@@ -36,16 +26,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tranx.actions import action_to_json
-from tranx.errors import ConversionError, TranxError
-from tranx.io import write_json, write_jsonl
-from tranx.languages import get_language
-from tranx.transition import TransitionSystem
+from preprocess.datasets import RawExample
+from preprocess.splits import CODEINSIGHT_CONALA_TEST_OVERLAP, DEV_SEED, DEV_SIZES, SPLITS, split_examples
+from preprocess.substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
+from preprocess.tasks import TASKS, get_task
+from preprocess.words import split_words
 
-from .datasets import RawExample, load_examples
-from .tasks import TASKS, get_task
-from .substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
-from .words import split_words
+from .actions import action_to_json
+from .errors import ConversionError, TranxError
+from .io import write_json, write_jsonl
+from .languages import get_language
+from .transition import TransitionSystem
 
 __all__ = [
     "CODEINSIGHT_CONALA_TEST_OVERLAP", "DEV_SEED", "DEV_SIZES", "SKIP_REASONS", "TOKEN_CUTOFFS", "Example",
@@ -53,11 +44,6 @@ __all__ = [
     "write_preprocessed",
 ]
 
-DEV_SEED = 1234
-DEV_SIZES = {"conala": 200, "codeinsight": 150}
-SPLITS = ("train", "dev", "test")
-#: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
-CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")
 #: Primitive-token frequency cutoffs of TranX (REFERENCE.md section 1); CodeInsight follows CoNaLa.
 TOKEN_CUTOFFS = {name: task.token_cutoff for name, task in TASKS.items()}
 INTENT_STYLES = {name: task.intent_style for name, task in TASKS.items()}
@@ -108,7 +94,7 @@ class Example:
         return self.skip_reason is None
 
     def slot_map(self):
-        from .substitution import SlotMap
+        from preprocess.substitution import SlotMap
         return SlotMap.from_json(self.slots)
 
 
@@ -127,40 +113,6 @@ def read_examples(path: str | os.PathLike) -> list[Example]:
 
 # --------------------------------------------------------------------------------------------------------- splits
 
-def _hold_out(examples: list[RawExample], size: int, seed: int) -> tuple[list[RawExample], list[RawExample]]:
-    if size > len(examples):
-        raise ValueError(f"cannot hold out {size} of {len(examples)} examples")
-    chosen = set(random.Random(seed).sample(range(len(examples)), size))
-    return ([e for i, e in enumerate(examples) if i not in chosen],
-            [e for i, e in enumerate(examples) if i in chosen])
-
-
-def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
-                   splits: Iterable[str] = SPLITS) -> dict[str, list[RawExample]]:
-    """``{split: raw examples}`` for ``train``/``dev``/``test`` (module docstring), in file order."""
-    wanted = tuple(splits)
-    for split in wanted:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    out: dict[str, list[RawExample]] = {}
-    if dataset == "django":
-        for split in wanted:
-            out[split] = load_examples("django", split, data_root)
-        return out
-    if dataset not in DEV_SIZES:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: conala, django, codeinsight")
-    if "train" in wanted or "dev" in wanted:
-        train = load_examples(dataset, "train", data_root)
-        if dataset == "codeinsight":
-            train = [e for e in train if e.id not in CODEINSIGHT_CONALA_TEST_OVERLAP]
-        train, dev = _hold_out(train, DEV_SIZES[dataset], seed)
-        if "train" in wanted:
-            out["train"] = train
-        if "dev" in wanted:
-            out["dev"] = dev
-    if "test" in wanted:
-        out["test"] = load_examples(dataset, "test", data_root)
-    return {s: out[s] for s in wanted}
 
 
 def comparison_key(dataset: str) -> Callable[[str], str] | None:
@@ -170,7 +122,7 @@ def comparison_key(dataset: str) -> Callable[[str], str] | None:
     task = get_task(dataset)
     if task.completion != "line":
         return None
-    from tranx.metrics import canonical_python, default_canonicalize
+    from .metrics import canonical_python, default_canonicalize
 
     def key(code: str) -> str:
         with warnings.catch_warnings():
@@ -310,7 +262,7 @@ def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = Tru
 def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cutoff: int | None = None,
                  intent_vocab_size: int | None = None) -> dict[str, int]:
     """Write ``<out>/vocab/`` from the training examples only; returns the sizes (also kept in ``result``)."""
-    from tranx.vocab import IntentPieces, primitive_vocab, production_vocab
+    from .vocab import IntentPieces, primitive_vocab, production_vocab
     train = result.kept("train")
     cutoff = TOKEN_CUTOFFS[result.dataset] if token_cutoff is None else token_cutoff
     folder = Path(out) / "vocab"
