@@ -151,14 +151,14 @@ def _as_list(model: Models) -> list[TranxModel]:
 
 @contextmanager
 def _evaluating(models: list[TranxModel]):
-    was_training = [m.training for m in models]
-    for m in models:
+    training = [m for m in models if m.training]  # eval() walks every submodule: only where needed
+    for m in training:
         m.eval()
     try:
         yield
     finally:
-        for m, training in zip(models, was_training):
-            m.train(training)
+        for m in training:
+            m.train()
 
 
 def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, max_steps: int = 150,

@@ -95,15 +95,17 @@ class Translator:
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
         prepared = [self._prepare(intent) for intent in batch]
-        out = []
-        for start in range(0, len(prepared), batch_size):
-            chunk = prepared[start:start + batch_size]
+        order = _by_length(prepared)  # similar lengths batched together: less padding for the encoder
+        out: list = [None] * len(prepared)
+        for start in range(0, len(order), batch_size):
+            positions = order[start:start + batch_size]
+            chunk = [prepared[i] for i in positions]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # word-piece truncation of very long intents
                 results = beam_search(self.models, [w for w, _, _ in chunk], beam_size=max(beam_size, n_best),
                                       max_steps=max_steps or self.config.train.max_decode_steps)
-            for (_, slots, intent), hypotheses in zip(chunk, results):
-                out.append(self._candidates(hypotheses, slots, intent, n_best))
+            for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
+                out[i] = self._candidates(hypotheses, slots, intent, n_best)
         return out[0] if single else out
 
     def sample(self, intents, *, num_samples: int = 10, top_k: int | None = 50, temperature: float = 1.0,
@@ -119,21 +121,24 @@ class Translator:
         batch = [intents] if single else list(intents)
         prepared = [self._prepare(intent) for intent in batch]
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        out = []
-        for start in range(0, len(prepared), max(1, batch_size // num_samples)):
-            chunk = prepared[start:start + max(1, batch_size // num_samples)]
+        order = _by_length(prepared)
+        out: list = [None] * len(prepared)
+        step = max(1, batch_size // num_samples)
+        for start in range(0, len(order), step):
+            positions = order[start:start + step]
+            chunk = [prepared[i] for i in positions]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 results = sample(self.models, [w for w, _, _ in chunk], num_samples=num_samples,
                                  max_steps=max_steps or self.config.train.max_decode_steps, generator=generator,
                                  top_k=top_k, temperature=temperature)
-            for (_, slots, intent), drawn in zip(chunk, results):
+            for i, (_, slots, intent), drawn in zip(positions, chunk, results):
                 candidates = []
                 for result in drawn:
                     code = self.to_code(result.hypothesis.tree(), slots) if result.complete else None
                     ok = code is not None and not _leftover_slot(code, intent)
                     candidates.append(Candidate(code if ok else "", result.log_prob / max(1, result.hypothesis.length)))
-                out.append(candidates)
+                out[i] = candidates
         return out[0] if single else out
 
     def _candidates(self, results, slots, intent: str, n_best: int) -> list[Candidate]:
@@ -230,6 +235,11 @@ class Translator:
             raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
         return cls(config, model, task=task)
+
+
+def _by_length(prepared: list) -> list[int]:
+    """Positions of the prepared intents, longest word list first (stable, so equal lengths keep their order)."""
+    return sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0]))
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
