@@ -1,13 +1,13 @@
-"""Throughput of the sandbox (tranx.sandbox) and of CodeInsight execution.
+"""Throughput of the sandbox (tranx.execution.sandbox) and of CodeInsight execution.
 
 1. Overhead per program against a bare interpreter: N runs of the trivial program ``x = 1`` through
    ``run_program`` (one sandbox session per program), through ``run_programs`` (all N in one session: one
    interpreter start, then a fork per program), and as ``subprocess.run([python, "-c", "x = 1"])``; ms per program
    and the ratios sandbox/bare, all measured in this run.
 2. CodeInsight reference solutions (the test split, or its first --limit problems) through
-   ``tranx.codeinsight.execute`` with 1 and 2 workers: problems/s and outcome counts. Skipped, with a note, when
-   ``tranx.codeinsight`` cannot be imported or its data is missing.
-3. The reference check of the whole split (cached by ``tranx.codeinsight.reference_failures``) against the one
+   ``tranx.execution.unit_tests.execute`` with 1 and 2 workers: problems/s and outcome counts. Skipped, with a note, when
+   ``tranx.execution.unit_tests`` cannot be imported or its data is missing.
+3. The reference check of the whole split (cached by ``tranx.execution.unit_tests.reference_failures``) against the one
    shipped with the data: pass counts, and the problems the two disagree on.
 
 Writes bench/results/execute.json and execute.md.
@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from tranx.io import atomic_write_text, write_json
-from tranx.sandbox import Limits, Program, isolation, run_program, run_programs
+from tranx.execution.sandbox import Limits, Program, isolation, run_program, run_programs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRIVIAL = "x = 1"
@@ -64,12 +64,10 @@ def overhead(n: int) -> dict:
 
 def codeinsight_throughput(split: str, limit: int | None, workers: list[int], data_root: str | None) -> dict:
     """Problems/s running every reference solution of the split (or its first ``limit`` problems)."""
+    from preprocess.tasks import get_harness
+    from tranx.execution import unit_tests
     try:
-        from tranx import codeinsight
-    except Exception as error:  # written concurrently; part 1 stands on its own
-        return {"skipped": f"tranx.codeinsight cannot be imported: {type(error).__name__}: {error}"}
-    try:
-        problems = codeinsight.load_problems(split, data_root)
+        problems = unit_tests.load_problems("codeinsight", split, data_root)
     except Exception as error:
         return {"skipped": f"CodeInsight {split} cannot be loaded: {type(error).__name__}: {error}"}
     if limit is not None:
@@ -78,7 +76,7 @@ def codeinsight_throughput(split: str, limit: int | None, workers: list[int], da
     runs = {}
     for count in workers:
         t0 = time.perf_counter()
-        results = codeinsight.execute(problems, predictions, workers=count, progress=False)
+        results = unit_tests.execute(problems, predictions, get_harness("codeinsight"), workers=count, progress=False)
         seconds = time.perf_counter() - t0
         outcomes = Counter(o for r in results for o in r.outcomes)
         runs[count] = {"seconds": round(seconds, 2), "problems_per_s": round(len(problems) / seconds, 2),
@@ -91,13 +89,14 @@ def reference_agreement(split: str, data_root: str | None) -> dict:
     """Our reference check (every reference solution through the harness, cached) against the one shipped with the
     data (``codeinsight-reference-check.json``): pass counts and the problems on which the two disagree."""
     from preprocess.datasets import resolve_data_root
-    from tranx import codeinsight
+    from preprocess.tasks import get_harness
+    from tranx.execution import unit_tests
     shipped_path = resolve_data_root(data_root, "codeinsight") / "codeinsight" / "codeinsight-reference-check.json"
     if not shipped_path.is_file():
         return {"skipped": f"no shipped reference check at {shipped_path}"}
     shipped = json.loads(shipped_path.read_text(encoding="utf-8"))
-    problems = codeinsight.load_problems(split, data_root)
-    ours = codeinsight.reference_failures(problems)
+    problems = unit_tests.load_problems("codeinsight", split, data_root)
+    ours = unit_tests.reference_failures(problems, get_harness("codeinsight"))
     outcomes = shipped["results"]
     theirs = {p.id for p in problems if any(o != "ok" for o in outcomes.get(p.id, ["missing"]))}
     return {"split": split, "problems": len(problems), "pass_here": len(problems) - len(ours),

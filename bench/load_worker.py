@@ -21,8 +21,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import torch
 
-    from tranx.data import collate, tensorize
-    from tranx.pipeline import process_example, split_examples
+    from tranx.data.examples import collate, tensorize
+    from tranx.data.pipeline import process_example, split_examples
     from tranx.threads import set_threads
     from tranx.translator import Translator
     threads = set_threads(args.threads)

@@ -14,10 +14,10 @@ import argparse
 from pathlib import Path
 
 from preprocess.datasets import resolve_data_root
-from tranx.pipeline import split_examples
+from tranx.data.pipeline import split_examples
 from preprocess.tasks import get_task
 from tranx.languages import get_language
-from tranx.metrics import conala_scores
+from tranx.metrics import token_scores
 from tranx.provenance import write_result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,7 +45,7 @@ def main() -> None:
             for style in STYLES:
                 written[style].append(task.from_parseable(language.pretty(canonical, style=style)))
         out[split] = {"n": len(references), "skipped_unparseable": skipped,
-                      **{style: round(conala_scores(written[style], references)["bleu"], 2) for style in STYLES}}
+                      **{style: round(token_scores(written[style], references)["bleu"], 2) for style in STYLES}}
         print(split, out[split])
     best = {split: max(STYLES, key=lambda s: scores[s]) for split, scores in out.items()}
     folder = resolve_data_root(args.data_root, args.dataset) / args.dataset

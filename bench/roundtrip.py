@@ -20,8 +20,8 @@ from pathlib import Path
 from preprocess.datasets import load_examples, to_parseable
 from tranx.io import atomic_write_text, write_json
 from tranx.languages import get_language
-from tranx.roundtrip import Snippet, run_roundtrip
-from tranx.transition import TransitionSystem, valid_actions
+from tranx.data.roundtrip import Snippet, run_roundtrip
+from tranx.grammar.transition import TransitionSystem, valid_actions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tranx.pipeline import split_examples
+from tranx.data.pipeline import split_examples
 from tranx.io import atomic_write_text, write_json
 from tranx.translator import Translator, set_threads
 

@@ -1,1 +1,1 @@
-"""ASDL grammar files shipped with tranx, loaded by name with `tranx.asdl.load_grammar`."""
+"""ASDL grammar files shipped with tranx, loaded by name with `tranx.grammar.asdl.load_grammar`."""

@@ -12,7 +12,7 @@ Splits (``split_examples``), all fixed and documented:
 
 Ids are the raw ids (``train/17``; a CoNaLa or CodeInsight dev example keeps its ``train/...`` id; Django ``dev/16000``).
 
-Left out: processing examples (tranx.pipeline) and reading files (preprocess.datasets).
+Left out: processing examples (tranx.data.pipeline) and reading files (preprocess.datasets).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ DEV_SIZES = {"conala": 200, "codeinsight": 150}
 SPLITS = ("train", "dev", "test")
 #: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
 CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")
+#: Rows each data set drops before splitting, by reason (reported by preprocessing).
+DROPPED_BEFORE_SPLIT = {"codeinsight": {"question in CoNaLa test": CODEINSIGHT_CONALA_TEST_OVERLAP}}
 
 
 def _hold_out(examples: list[RawExample], size: int, seed: int) -> tuple[list[RawExample], list[RawExample]]:
@@ -53,8 +55,8 @@ def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
         raise ValueError(f"unknown dataset {dataset!r}; valid: conala, django, codeinsight")
     if "train" in wanted or "dev" in wanted:
         train = load_examples(dataset, "train", data_root)
-        if dataset == "codeinsight":
-            train = [e for e in train if e.id not in CODEINSIGHT_CONALA_TEST_OVERLAP]
+        dropped = {i for ids in DROPPED_BEFORE_SPLIT.get(dataset, {}).values() for i in ids}
+        train = [e for e in train if e.id not in dropped]
         train, dev = _hold_out(train, DEV_SIZES[dataset], seed)
         if "train" in wanted:
             out["train"] = train

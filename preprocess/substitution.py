@@ -11,12 +11,12 @@ the intent exists.
 Public API
 ----------
 ``SlotMap``                        immutable mapping slot name -> value (+ kind, quote)
-``canonicalize_intent(intent, *, style="conala", enabled=True) -> (str, SlotMap)``
+``canonicalize_intent(intent, *, style="identifiers", enabled=True) -> (str, SlotMap)``
 ``substitute_code(code, slots, *, enabled=True) -> str``    (training side)
 ``substitute_code_with_usage(code, slots, *, enabled=True) -> (str, frozenset[str])``
                                                            the same, plus the slot names used
 ``restore(code, slots, *, enabled=True) -> str``            (after decoding)
-``Substitution(style="conala", enabled=True)``              the same three as methods;
+``Substitution(style="identifiers", enabled=True)``              the same three as methods;
                                                            ``enabled=False`` makes them identities
                                                            (ablation).
 
@@ -106,7 +106,7 @@ __all__ = [
     "SLOT_NAME_RE",
 ]
 
-STYLES = ("conala", "django")
+STYLES = ("identifiers", "strings")  # identifier-like values become var slots, or every value a str slot
 SLOT_NAME_RE = re.compile(r"(?:var|str)_\d+")
 
 # identifier-valued AST fields that may be dotted names
@@ -132,14 +132,14 @@ _RAW_HINT_RE = re.compile(r"\braw\s+string\s*:?\s*$", re.IGNORECASE)
 def _slot_value(quote: str, content: str, style: str, raw_hint: bool) -> tuple[str, str]:
     """(kind, value) of a quoted span."""
     stripped = content.strip()
-    if style == "conala" and _is_identifier(stripped):
+    if style == "identifiers" and _is_identifier(stripped):
         return "var", stripped
     if raw_hint or "r" in quote.lower():  # raw string: no escape decoding
         return "str", content
     return "str", _decode_escapes(content)
 
 
-def canonicalize_intent(intent: str, *, style: str = "conala", enabled: bool = True) -> tuple[str, SlotMap]:
+def canonicalize_intent(intent: str, *, style: str = "identifiers", enabled: bool = True) -> tuple[str, SlotMap]:
     """Replace the quoted spans of ``intent`` by slot names.
 
     Returns the canonical intent and the :class:`SlotMap`.  With
@@ -374,7 +374,7 @@ class Substitution:
     """Bundles the style and the on/off switch (``enabled=False`` for the
     ablation: every method is then an identity and the slot map is empty)."""
 
-    style: str = "conala"
+    style: str = "identifiers"
     enabled: bool = True
 
     def __post_init__(self) -> None:

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from .datasets import complete_code, strip_completion
 
 TASK_FORMAT = "tranx-task"
-INTENT_STYLES = ("conala", "django")  # preprocess.substitution: which quotes mark values
+INTENT_STYLES = ("identifiers", "strings")  # preprocess.substitution: what a quoted value becomes
+_OLD_STYLE_NAMES = {"conala": "identifiers", "django": "strings"}  # task.json files written before the rename
 COMPLETIONS = (None, "line")  # "line": a line of a larger program, completed to parse (`if x:` + body)
 OUTPUT_STYLES = ("plain", "astor")  # tranx.languages: "astor" writes strings as astor did
 METRICS = ("bleu", "exact_match")
+MATCHES = ("tokens", "canonical")  # exact match of the official token lists, or of canonical code (tranx.metrics)
 
 
 class TaskError(ValueError):
@@ -31,11 +33,12 @@ class TaskError(ValueError):
 class Task:
     name: str
     language: str = "python"
-    intent_style: str = "conala"
+    intent_style: str = "identifiers"
     completion: str | None = None
     output_style: str = "plain"
     metric: str = "bleu"  # the headline score: corpus BLEU, or exact match of canonical code
     selection_metric: str = "bleu"  # the dev score that picks the best checkpoint
+    match: str = "tokens"  # what exact match compares: official token lists, or canonical code
     token_cutoff: int = 3  # training frequency a primitive token needs to be generated (rarer: copied only)
     intent_vocab_size: int = 2000  # sentencepiece vocabulary of the LSTM encoder
     unit_tests: bool = False  # examples carry tests (execution-based evaluation)
@@ -45,7 +48,8 @@ class Task:
                                      ("completion", self.completion, COMPLETIONS),
                                      ("output_style", self.output_style, OUTPUT_STYLES),
                                      ("metric", self.metric, METRICS),
-                                     ("selection_metric", self.selection_metric, METRICS)):
+                                     ("selection_metric", self.selection_metric, METRICS),
+                                     ("match", self.match, MATCHES)):
             if value not in allowed:
                 raise TaskError(f"task {self.name!r}: {name} {value!r} is not one of {', '.join(map(str, allowed))}")
 
@@ -69,20 +73,54 @@ class Task:
         if unknown:
             raise TaskError(f"{source}: unknown task field {unknown[0]!r}")
         try:
-            return cls(**{k: v for k, v in obj.items() if k != "format"})
+            fields = {k: v for k, v in obj.items() if k != "format"}
+            if fields.get("intent_style") in _OLD_STYLE_NAMES:
+                fields["intent_style"] = _OLD_STYLE_NAMES[fields["intent_style"]]
+            return cls(**fields)
         except TypeError as exc:
             raise TaskError(f"{source}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TestHarness:
+    """How a task with unit tests runs a candidate (its data set's own harness): for each test file the program is
+    `prefix + "\\n" + code + "\\n" + test_file`, run after `setup` in one namespace shared by the problem's test
+    files, `seconds_per_test_file` each; `libraries` are the packages whose versions key the reference check."""
+    prefix: str
+    setup: str
+    seconds_per_test_file: float
+    libraries: tuple[str, ...]
 
 
 TASKS = {
     "conala": Task("conala", output_style="astor"),
     "codeinsight": Task("codeinsight", unit_tests=True),
-    "django": Task("django", intent_style="django", completion="line", metric="exact_match",
-                   selection_metric="exact_match", token_cutoff=15, intent_vocab_size=4000),
+    "django": Task("django", intent_style="strings", completion="line", metric="exact_match",
+                   selection_metric="exact_match", match="canonical", token_cutoff=15, intent_vocab_size=4000),
 }
+#: The unit-test harness of each task with `unit_tests` (the authors' semantics, their data set's README).
+TEST_HARNESSES = {
+    "codeinsight": TestHarness(
+        prefix=("import numpy\nimport math\nimport pandas\nimport string\nimport datetime\nimport json\n"
+                "import itertools\nimport random\nimport functools\nimport collections\nimport sklearn\n"
+                "import bs4\nimport re\n"),
+        setup="import numpy as np\nimport pandas as pd\nimport sklearn\n",  # the authors' globals dict
+        seconds_per_test_file=10.0,
+        libraries=("numpy", "pandas", "scikit-learn", "scipy", "beautifulsoup4")),
+}
+
+DEFAULT_TASK = "conala"  # what a config trains on when it names no data set
 
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
         raise TaskError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
     return TASKS[name]
+
+
+def get_harness(name: str) -> TestHarness:
+    """The unit-test harness of a task; a task without unit tests is refused by name."""
+    if name not in TEST_HARNESSES:
+        with_tests = ", ".join(sorted(TEST_HARNESSES))
+        raise TaskError(f"task {name!r} has no unit tests (tasks with unit tests: {with_tests})")
+    return TEST_HARNESSES[name]

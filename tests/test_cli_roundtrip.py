@@ -2,7 +2,7 @@
 
 import pytest
 
-import tranx.roundtrip as roundtrip
+import tranx.data.roundtrip as roundtrip
 from tranx.cli import main
 
 

@@ -6,11 +6,14 @@ import math
 
 import pytest
 
-from tranx import codeinsight
+from tranx.execution import unit_tests
 from tranx.cli import main
-from tranx.codeinsight import (Problem, ProblemResult, execute, load_problems, outcome_of, pass_at_k, reference_failures,
+from tranx.execution.unit_tests import (Problem, ProblemResult, execute, load_problems, outcome_of, pass_at_k, reference_failures,
                                summarize)
 from tranx.errors import TranxError
+from preprocess.tasks import get_harness
+
+HARNESS = get_harness("codeinsight")
 
 ADD = Problem("test/0", "add one to each item of lst0", "def test(lst0):\n    return [x + 1 for x in lst0]\n",
               ("assert test([1, 2]) == [2, 3]", "assert test([]) == []"), ("list", "math"))
@@ -55,7 +58,7 @@ def test_execute_classifies_each_candidate():
         "test/1": [SHARED.reference],
         "test/2": [NUMPY.reference],
     }
-    results = {r.id: r for r in execute(PROBLEMS, candidates, workers=2, timeout=5)}
+    results = {r.id: r for r in execute(PROBLEMS, candidates, HARNESS, workers=2, timeout=5)}
     assert set(results) == {"test/0", "test/1", "test/2"}  # no prediction: not run
     assert results["test/0"].outcomes == ["pass", "tests_fail", "runtime_error", "does_not_parse", "does_not_parse",
                                           "runtime_error"]
@@ -67,7 +70,7 @@ def test_execute_classifies_each_candidate():
 
 def test_a_slow_test_file_times_out():
     slow = Problem("test/9", "slow", "def test():\n    import time\n    time.sleep(30)\n", ("test()",), ())
-    (result,) = execute([slow], {"test/9": [slow.reference]}, workers=1, timeout=1)
+    (result,) = execute([slow], {"test/9": [slow.reference]}, HARNESS, workers=1, timeout=1)
     assert result.outcomes == ["runtime_error"] and result.verdicts == ["timeout"]
 
 
@@ -92,13 +95,13 @@ def test_missing_predictions_count_as_failures():
 
 def test_reference_failures_are_found_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANX_CACHE", str(tmp_path))
-    assert list(reference_failures(PROBLEMS, workers=2)) == ["test/3"]
-    assert len(list(tmp_path.glob("codeinsight-reference-*.json"))) == 1
+    assert list(reference_failures(PROBLEMS, HARNESS, workers=2)) == ["test/3"]
+    assert len(list(tmp_path.glob("reference-check-*.json"))) == 1
 
     def no_run(*args, **kwargs):
         raise AssertionError("the cached check should have been used")
-    monkeypatch.setattr(codeinsight, "execute", no_run)
-    assert list(reference_failures(PROBLEMS, workers=2)) == ["test/3"]
+    monkeypatch.setattr(unit_tests, "execute", no_run)
+    assert list(reference_failures(PROBLEMS, HARNESS, workers=2)) == ["test/3"]
 
 
 # --- the command line ---------------------------------------------------------------------------------------------
@@ -164,25 +167,25 @@ def test_execute_missing_predictions_file(data_root, tmp_path, capsys):
 
 def test_identical_candidates_run_once_and_share_the_outcome(monkeypatch):
     ran = []
-    real_map = codeinsight.SandboxPool.map
+    real_map = unit_tests.SandboxPool.map
 
     def counting_map(self, programs):
         programs = list(programs)
         ran.extend(programs)
         return real_map(self, programs)
-    monkeypatch.setattr(codeinsight.SandboxPool, "map", counting_map)
+    monkeypatch.setattr(unit_tests.SandboxPool, "map", counting_map)
     wrong = "def test(lst0):\n    return lst0\n"
-    (result,) = execute([ADD], {"test/0": [wrong, ADD.reference, wrong, "", ADD.reference]}, workers=2)
+    (result,) = execute([ADD], {"test/0": [wrong, ADD.reference, wrong, "", ADD.reference]}, HARNESS, workers=2)
     assert result.outcomes == ["tests_fail", "pass", "tests_fail", "does_not_parse", "pass"]
     assert len(ran) == 2
 
 
 def test_dev_problems_are_the_held_out_training_rows():
-    from tranx.pipeline import split_examples
-    dev = load_problems("dev")
+    from tranx.data.pipeline import split_examples
+    dev = load_problems("codeinsight", "dev")
     held_out = split_examples("codeinsight", splits=["dev"])["dev"]
     assert len(dev) == 150 and [p.id for p in dev] == [e.id for e in held_out]
-    train_ids = {p.id for p in load_problems("train")}
+    train_ids = {p.id for p in load_problems("codeinsight", "train")}
     assert all(p.id in train_ids and p.tests for p in dev)
     with pytest.raises(TranxError, match="splits train, dev and test, not 'valid'"):
-        load_problems("valid")
+        load_problems("codeinsight", "valid")

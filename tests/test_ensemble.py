@@ -10,11 +10,11 @@ import pytest
 
 from model_fixtures import conala_examples, make_model, replay_log_probs, train, trained_translator
 from tranx.cli import main
-from tranx.ensemble import combine
+from tranx.decoding.ensemble import combine
 from tranx.errors import TranxError
-from tranx.search import beam_search, sample
+from tranx.decoding.search import beam_search, sample
 from tranx.translator import CheckpointError, Translator
-from tranx.vocab import Vocab
+from tranx.data.vocab import Vocab
 
 INTENTS = ["sort list `my_list` by key 'name'", "zip two lists `a` and `b` into a list of tuples", "print hello"]
 

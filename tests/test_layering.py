@@ -8,23 +8,39 @@ Every import is counted, also those inside functions (a lazy import hides a cycl
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+from preprocess.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Lowest first. A module may import its own layer (acyclically) and those below, never those above.
-LAYERS = {
-    "base": ["errors", "io", "config", "threads", "provenance", "metrics"],
-    "grammar": ["asdl", "actions", "tree", "transition", "languages", "languages.base", "languages.python"],
-    "data": ["vocab", "tables", "data", "scoring", "pipeline", "roundtrip"],
-    "nn": ["encoder", "encoding_cache", "lstm_encoder", "encoders", "distribution", "decoder", "model",
-           "averaging", "checkpoint"],
-    "decoding": ["search", "ensemble"],
-    "execution": ["sandbox", "sandbox_driver", "codeinsight"],
-    "application": ["translator", "evaluate", "reports", "train", "cli"],
-}
-RANK = {f"tranx.{m}": i for i, (_, mods) in enumerate(LAYERS.items()) for m in mods}
-RANK["tranx"] = len(LAYERS)  # the package's public surface re-exports from every layer
+# Lowest first: the subpackages (and the few top-level modules) in the order they may import each other. A module
+# may import its own layer (acyclically) and those below, never those above.
+LAYERS = [
+    ("base", ["tranx.errors", "tranx.io", "tranx.config", "tranx.threads", "tranx.provenance", "tranx.metrics"]),
+    ("grammar", ["tranx.grammar"]),
+    ("languages", ["tranx.languages"]),
+    ("data", ["tranx.data"]),
+    ("nn", ["tranx.nn"]),
+    ("decoding", ["tranx.decoding"]),
+    ("execution", ["tranx.execution"]),
+    ("translator", ["tranx.translator"]),
+    ("evaluation", ["tranx.evaluation"]),
+    ("training", ["tranx.training"]),
+    ("cli", ["tranx.cli"]),
+]
+
+
+def rank(module: str) -> int | None:
+    """The layer of a tranx module (a subpackage's modules share its layer); the package itself is on top (its
+    public surface re-exports from every layer)."""
+    if module == "tranx":
+        return len(LAYERS)
+    for i, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return None
 
 
 def module_name(path: Path) -> str:
@@ -66,16 +82,16 @@ def test_preprocess_never_imports_tranx():
 
 
 def test_every_tranx_module_has_a_layer():
-    missing = sorted(m for m in graph() if m.startswith("tranx") and m not in RANK and m != "tranx.grammars")
+    missing = sorted(m for m in graph() if m.startswith("tranx") and rank(m) is None and m != "tranx.grammars")
     assert missing == [], f"give these modules a layer in tests/test_layering.py: {missing}"
 
 
 def test_tranx_imports_only_downward():
     upward = []
     for module, deps in graph().items():
-        if module not in RANK:
+        if rank(module) is None:
             continue
-        upward += [f"{module} -> {d}" for d in sorted(deps) if d in RANK and RANK[d] > RANK[module]]
+        upward += [f"{module} -> {d}" for d in sorted(deps) if rank(d) is not None and rank(d) > rank(module)]
     assert upward == []
 
 
@@ -97,3 +113,32 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def _names_in(text: str) -> list[str]:
+    return [name for name in TASKS if re.search(name, text, re.IGNORECASE)]
+
+
+def test_no_tranx_module_names_a_data_set():
+    """Behaviour that differs between data sets lives in the task table (preprocess.tasks), never in tranx."""
+    named = {str(p.relative_to(ROOT)): _names_in(p.read_text(encoding="utf-8")) for p in ROOT.glob("tranx/**/*.py")}
+    assert {p: n for p, n in named.items() if n} == {}
+
+
+def test_preprocess_switches_on_data_set_names_only_in_the_table_and_readers():
+    """Outside the task table, the readers and the splits, no string constant (docstrings aside) holds a name."""
+    allowed = {"preprocess/tasks.py", "preprocess/datasets.py", "preprocess/splits.py"}
+    found = {}
+    for path in ROOT.glob("preprocess/*.py"):
+        if str(path.relative_to(ROOT)) in allowed:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   and id(n) not in docstrings]
+        names = sorted({name for text in strings for name in _names_in(text)})
+        if names:
+            found[path.name] = names
+    assert found == {}

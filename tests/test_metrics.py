@@ -11,10 +11,10 @@ import pytest
 
 from tranx.metrics import (
     canonical_python,
-    conala_scores,
+    token_scores,
     corpus_bleu,
     default_canonicalize,
-    django_scores,
+    canonical_scores,
     exact_match,
     tokenize_for_bleu_eval,
 )
@@ -99,7 +99,7 @@ def test_bleu_identical_is_100():
     toks = [tokenize_for_bleu_eval("df.sortValues(by='a')"), tokenize_for_bleu_eval("x = [i for i in range(10)]")]
     assert corpus_bleu(toks, toks) == 100.0
     snippets = ["sorted(l, key=lambda x: x[1])", "os.path.join(a, b)"]
-    assert conala_scores(snippets, snippets) == {"bleu": 100.0, "exact_match": 100.0, "n": 2}
+    assert token_scores(snippets, snippets) == {"bleu": 100.0, "exact_match": 100.0, "n": 2}
 
 
 def test_bleu_empty_cases_do_not_crash():
@@ -108,22 +108,22 @@ def test_bleu_empty_cases_do_not_crash():
     assert corpus_bleu([[]], [[]]) == 0.0
     # an empty prediction inside a corpus: c = 4, r = 2 + 4 = 6, precisions 1 -> 100 * exp(1 - 6/4)
     assert corpus_bleu([[], list("abcd")], [list("xy"), list("abcd")]) == pytest.approx(100 * math.exp(-0.5))
-    assert conala_scores([""], ["x = 1"]) == {"bleu": 0.0, "exact_match": 0.0, "n": 1}
-    assert conala_scores([], []) == {"bleu": 0.0, "exact_match": 0.0, "n": 0}
+    assert token_scores([""], ["x = 1"]) == {"bleu": 0.0, "exact_match": 0.0, "n": 1}
+    assert token_scores([], []) == {"bleu": 0.0, "exact_match": 0.0, "n": 0}
 
 
 def test_bleu_length_mismatch_raises():
     with pytest.raises(ValueError):
         corpus_bleu([["a"]], [])
     with pytest.raises(ValueError):
-        conala_scores(["a"], ["a", "b"])
+        token_scores(["a"], ["a", "b"])
 
 
 def test_exact_match_and_conala_scores():
     assert exact_match(["a", "b"], ("a", "b"))
     assert not exact_match(["a"], ["a", "b"])
     # quotes are normalised and whitespace ignored by the tokenizer, so these are exact matches
-    scores = conala_scores(['f( "a" )', "x+1", "y"], ["f('a')", "x + 1", "z"])
+    scores = token_scores(['f( "a" )', "x+1", "y"], ["f('a')", "x + 1", "z"])
     assert scores["exact_match"] == pytest.approx(200 / 3)
 
 
@@ -184,7 +184,7 @@ def test_corpus_bleu_agrees_with_sacrebleu(conala_pairs):
 def test_conala_identical_train_snippets_score_100(conala_pairs):
     _, refs = conala_pairs
     snippets = [" ".join(r) for r in refs]  # token-joined code re-tokenizes to the same tokens
-    assert conala_scores(snippets, snippets)["bleu"] == 100.0
+    assert token_scores(snippets, snippets)["bleu"] == 100.0
 
 
 # --------------------------------------------------------------------------------------------- Django
@@ -199,7 +199,7 @@ def test_canonical_python():
 def test_django_exact_match_on_canonical_code():
     preds = ["x=1", "print( 'a' )", "y = 2", "if  x :", "if x:", "x = (1"]
     refs = ["x = 1", 'print("a")', "y = 3", "if x:", "x = 1", "x = (1"]
-    scores = django_scores(preds, refs)
+    scores = canonical_scores(preds, refs)
     # equal: x=1 (canonical), print (canonical quotes), "if  x :" vs "if x:" (token fallback), "x = (1" (fallback)
     # not equal: y=2 vs y=3, and an unparsable prediction vs a parsable reference
     assert scores["exact_match"] == pytest.approx(100 * 4 / 6)
@@ -212,8 +212,8 @@ def test_django_unparsable_never_equals_parsable():
     assert default_canonicalize("x = 1 +") != default_canonicalize("x = 1")
     assert default_canonicalize("if x:") == default_canonicalize("if   x  :")
     assert default_canonicalize("# only a comment") == ""  # parses to an empty module
-    assert django_scores(["x = 1 +"], ["x = 1 +"])["exact_match"] == 100.0
-    assert django_scores(["if x:"], ["x = 1"])["exact_match"] == 0.0
+    assert canonical_scores(["x = 1 +"], ["x = 1 +"])["exact_match"] == 100.0
+    assert canonical_scores(["if x:"], ["x = 1"])["exact_match"] == 0.0
 
 
 def test_django_custom_canonicalize():
@@ -223,7 +223,7 @@ def test_django_custom_canonicalize():
             code = code + "\n    pass"
         return canonical_python(code)  # None when it still does not parse -> never a match
 
-    scores = django_scores(["if x :", "else:", "while(y):"], ["if x:", "else:", "while y:"], canonicalize=strip_colon)
+    scores = canonical_scores(["if x :", "else:", "while(y):"], ["if x:", "else:", "while y:"], canonicalize=strip_colon)
     # "else:\n    pass" does not parse -> None -> no match, even against itself
     assert scores["exact_match"] == pytest.approx(200 / 3)
-    assert django_scores([], [])["exact_match"] == 0.0
+    assert canonical_scores([], [])["exact_match"] == 0.0

@@ -1,4 +1,4 @@
-"""Tests for tranx.model / tranx.decoder / tranx.data: the teacher-forced, grammar-masked loss.
+"""Tests for tranx.nn.model / tranx.nn.decoder / tranx.data.examples: the teacher-forced, grammar-masked loss.
 
 Tiny random models (tests/model_fixtures.py) on the first CoNaLa training examples. What is checked: the loss trains;
 the training distribution gives exactly the actions the grammar tables allow (rules by field, tokens by primitive
@@ -16,11 +16,11 @@ import torch
 
 from model_fixtures import (conala_examples, grammar_and_system, make_model, replay_log_probs, teacher_forced_scores,
                             tensor_examples, tiny_config, token_vocab, train)
-from tranx.actions import GenToken, action_from_json
-from tranx.data import collate, tensorize
-from tranx.distribution import COPY, GEN, NEG, VALID
+from tranx.grammar.actions import GenToken, action_from_json
+from tranx.data.examples import collate, tensorize
+from tranx.nn.distribution import COPY, GEN, NEG, VALID
 from tranx.languages import get_language
-from tranx.model import TranxModel, build_encoder
+from tranx.nn.model import TranxModel, build_encoder
 
 
 def valid_tables():

@@ -1,4 +1,4 @@
-"""Tests for tranx.pipeline: splits, examples, skipped examples, outputs. Offline; skipped without the data."""
+"""Tests for tranx.data.pipeline: splits, examples, skipped examples, outputs. Offline; skipped without the data."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import json
 import pytest
 
 from preprocess.datasets import DataRootError, RawExample, from_parseable, resolve_data_root
-from tranx.pipeline import (
-    CODEINSIGHT_CONALA_TEST_OVERLAP,
+from preprocess.splits import CODEINSIGHT_CONALA_TEST_OVERLAP
+from tranx.data.pipeline import (
     DEV_SEED,
     Example,
     PreprocessResult,
-    comparison_key,
     preprocess_dataset,
     process_example,
     read_examples,
@@ -20,10 +19,11 @@ from tranx.pipeline import (
     write_preprocessed,
 )
 from preprocess.substitution import restore
-from tranx.actions import action_from_json
+from tranx.evaluation.scoring import comparison_key
+from tranx.grammar.actions import action_from_json
 from tranx.io import write_jsonl
 from tranx.languages import get_language
-from tranx.transition import TransitionSystem
+from tranx.grammar.transition import TransitionSystem
 
 
 def _need(dataset: str) -> None:
@@ -181,7 +181,7 @@ def test_test_examples_are_never_dropped(tmp_path, system):
             "dev": [],
             "test": [e for e in good if e.split == "test"] + [process_example(_broken("test"), "test")]}
     result = PreprocessResult("conala", {"substitution": True, "seed": DEV_SEED, "language": "python",
-                                         "intent_style": "conala"}, rows)
+                                         "intent_style": "identifiers"}, rows)
     stats = write_preprocessed(result, tmp_path, token_cutoff=1, intent_vocab_size=60)
     train, test = read_examples(tmp_path / "train.jsonl"), read_examples(tmp_path / "test.jsonl")
     assert len(train) == 4 and all(e.ok for e in train)

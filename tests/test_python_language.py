@@ -7,8 +7,8 @@ import pytest
 from snippets import TRICKY
 from tranx import ConversionError, TransitionSystem, get_language
 from tranx.languages.python import token_of, value_of
-from tranx.roundtrip import OK, Snippet, check_snippet
-from tranx.tree import Node
+from tranx.data.roundtrip import OK, Snippet, check_snippet
+from tranx.grammar.tree import Node
 
 PY = get_language("python")
 SYSTEM = TransitionSystem(PY.grammar)
@@ -105,3 +105,17 @@ def test_check_finds_what_the_compiler_rejects(code, problem):
         with pytest.raises(SyntaxError):
             compile(code, "<test>", "exec")
 
+
+
+def test_literal_codec_round_trips_and_python_has_no_piece_types():
+    for type_name, value in [("int", 12), ("float", 0.5), ("bytes", b"\xff"), ("singleton", None), ("string", "a b")]:
+        token = PY.encode_literal(type_name, value)
+        assert isinstance(token, str) and PY.decode_literal(type_name, token) == value and PY.token_ok(type_name, token)
+    with pytest.raises(ConversionError, match="token 'x' is not a valid int"):
+        PY.decode_literal("int", "x")
+    from tranx.grammar.asdl import parse_asdl
+    grammar = PY.grammar
+    with_pieces = parse_asdl(grammar.text, name="p", primitive_types=grammar.primitive_types,
+                             piece_types=frozenset({"string"}))
+    with pytest.raises(ConversionError, match="one token each"):
+        get_language("python", with_pieces)

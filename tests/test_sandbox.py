@@ -1,4 +1,4 @@
-"""The sandbox (tranx.sandbox) against hostile and broken "generated solutions".
+"""The sandbox (tranx.execution.sandbox) against hostile and broken "generated solutions".
 
 Every program here runs through the sandbox API, never in the test process. Each adversarial case must end with
 the right verdict within its time limit (plus a margin for a loaded machine), and the sandbox must still run a
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tranx.sandbox import _UID_BASE, Limits, Program, RunResult, SandboxPool, isolation, run_program, run_programs
+from tranx.execution.sandbox import _UID_BASE, Limits, Program, RunResult, SandboxPool, isolation, run_program, run_programs
 
 FAST = Limits(timeout_s=3)  # for programs that should end by themselves
 SHORT = Limits(timeout_s=2)  # for programs that must be stopped: each such case costs this much

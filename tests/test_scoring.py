@@ -1,4 +1,4 @@
-"""Tests for tranx.scoring.score_predictions on small temporary JSON Lines files."""
+"""Tests for tranx.evaluation.scoring.score_predictions on small temporary JSON Lines files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tranx.scoring import ScoreReport, score_predictions
+from tranx.evaluation.scoring import ScoreReport, score_predictions
 
 REFS = {
     "test/0": "sorted(l, key=lambda x: x[1])",

@@ -1,4 +1,4 @@
-"""Tests for tranx.search: beam search, greedy decoding and sampling over a tiny trained model.
+"""Tests for tranx.decoding.search: beam search, greedy decoding and sampling over a tiny trained model.
 
 Checked: beam size 1 is greedy; every result is a complete, grammar-valid hypothesis whose reported log-probability
 is its teacher-forced log-likelihood (decode_step replayed along its actions); beams are sorted and
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from model_fixtures import conala_examples, replay_log_probs, trained_translator
-from tranx.actions import GenToken
-from tranx.search import beam_search, greedy_search, sample
+from tranx.grammar.actions import GenToken
+from tranx.decoding.search import beam_search, greedy_search, sample
 
 INTENTS = [
     "sort list `my_list` by key 'name'",

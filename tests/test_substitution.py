@@ -96,14 +96,14 @@ def test_canonicalize_intent_conala(intent, expected, slots):
 
 def test_canonicalize_intent_django():
     a = "call the function io.open with 3 arguments: potfile, string 'r' and encoding set to string 'utf-8'."
-    got, sm = canonicalize_intent(a, style="django")
+    got, sm = canonicalize_intent(a, style="strings")
     assert got == "call the function io.open with 3 arguments: potfile, string str_0 and encoding set to string str_1."
     assert dict(sm) == {"str_0": "r", "str_1": "utf-8"}
     assert all(sm.kind(n) == "str" for n in sm)
-    got, sm = canonicalize_intent('raise ValueError with "Key \'%s\' not found" replaced with key', style="django")
+    got, sm = canonicalize_intent('raise ValueError with "Key \'%s\' not found" replaced with key', style="strings")
     assert got == "raise ValueError with str_0 replaced with key" and dict(sm) == {"str_0": "Key '%s' not found"}
     # "raw string" in front of the quote: no escape decoding
-    _, sm = canonicalize_intent("call re.compile with raw string '^\\d\\b$' and string '\\n'", style="django")
+    _, sm = canonicalize_intent("call re.compile with raw string '^\\d\\b$' and string '\\n'", style="strings")
     assert list(sm.values()) == ["^\\d\\b$", "\n"]
 
 
@@ -229,7 +229,7 @@ def test_off_switch_is_identity():
     assert canonicalize_intent(intent, enabled=False) == (intent, SlotMap())
     assert substitute_code(code, sm_on, enabled=False) == code
     assert restore("var_0", sm_on, enabled=False) == "var_0"
-    on = Substitution(style="conala")
+    on = Substitution(style="identifiers")
     assert on.restore(on.substitute_code(code, on.canonicalize_intent(intent)[1]), sm_on) == ast.unparse(ast.parse(code))
     with pytest.raises(ValueError):
         Substitution(style="bash")
@@ -301,7 +301,7 @@ def test_round_trip_django_train():
             tree = _complete(code)  # headers (if/def/else...) need a completion
             assert tree is not None, code
         c = ast.unparse(tree)
-        _, sm = canonicalize_intent(anno, style="django")
+        _, sm = canonicalize_intent(anno, style="strings")
         assert all(s.kind == "str" for s in sm.slots)
         sub, used = substitute_code_with_usage(c, sm)
         if restore(sub, sm) != c:

@@ -5,9 +5,9 @@ import pytest
 from snippets import TRICKY
 from tranx import (ApplyRule, GenToken, InvalidAction, Reduce, TranxError, TransitionSystem,
                    get_language, valid_actions)
-from tranx.actions import action_from_json, action_to_json
-from tranx.asdl import Cardinality
-from tranx.transition import build_tree
+from tranx.grammar.actions import action_from_json, action_to_json
+from tranx.grammar.asdl import Cardinality
+from tranx.grammar.transition import build_tree
 
 PY = get_language("python")
 SYSTEM = TransitionSystem(PY.grammar)

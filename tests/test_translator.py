@@ -17,7 +17,7 @@ from tranx.config import Config
 from tranx.errors import TranxError
 from tranx.languages import get_language
 from tranx.translator import CheckpointError, Translator
-from tranx.vocab import Vocab
+from tranx.data.vocab import Vocab
 
 INTENTS = [
     "sort list `my_list` by key 'name'",

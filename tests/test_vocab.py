@@ -1,4 +1,4 @@
-"""Tests for tranx.vocab: token tables, the production table, the sentencepiece intent model."""
+"""Tests for tranx.data.vocab: token tables, the production table, the sentencepiece intent model."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from tranx.actions import REDUCE, GenToken
-from tranx.asdl import load_grammar
+from tranx.grammar.actions import REDUCE, GenToken
+from tranx.grammar.asdl import load_grammar
 from tranx.errors import TranxError
-from tranx.vocab import PAD, UNK, IntentPieces, Vocab, primitive_vocab, production_vocab
+from tranx.data.vocab import PAD, UNK, IntentPieces, Vocab, primitive_vocab, production_vocab
 
 
 def test_cutoff_and_order():

@@ -9,12 +9,12 @@ import os as _os
 # the thread gains (tranx/threads.py). Read by the OpenMP runtime when torch loads, so set it first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .actions import Action, ApplyRule, GenToken, Reduce
-from .asdl import Cardinality, Constructor, Field, Grammar, load_grammar, parse_asdl
-from .errors import ConversionError, GrammarError, InvalidAction, TranxError
-from .languages import get_language
-from .transition import Hypothesis, TransitionSystem, ValidActions, valid_actions
-from .tree import Node
+from tranx.grammar.actions import Action, ApplyRule, GenToken, Reduce
+from tranx.grammar.asdl import Cardinality, Constructor, Field, Grammar, load_grammar, parse_asdl
+from tranx.errors import ConversionError, GrammarError, InvalidAction, TranxError
+from tranx.languages import get_language
+from tranx.grammar.transition import Hypothesis, TransitionSystem, ValidActions, valid_actions
+from tranx.grammar.tree import Node
 
 __version__ = "0.1.0"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from preprocess.tasks import TASKS, get_task
 
-from .errors import TranxError
-from .reports import check_execution_args, execute_and_report, require_file, score_and_report
+from tranx.errors import TranxError
+from tranx.evaluation.reports import check_execution_args, execute_and_report, require_file, score_and_report
 
 
 def _cmd_roundtrip(args) -> int:
-    from .roundtrip import collect_snippets, run_roundtrip, write_failures
+    from tranx.data.roundtrip import collect_snippets, run_roundtrip, write_failures
     snippets = collect_snippets(args.targets, args.data_root)
     report = run_roundtrip(snippets, language=args.language, workers=args.workers)
     write_failures(report, Path(args.failures))
@@ -26,12 +26,13 @@ def _cmd_roundtrip(args) -> int:
 
 
 _DATASETS = tuple(TASKS)
-_DATA_ROOT_HELP = ("folder holding conala/, django/, codeinsight/ (default: $TRANX_DATA_ROOT, "
+_WITH_TESTS = tuple(name for name, task in TASKS.items() if task.unit_tests)
+_DATA_ROOT_HELP = ("folder holding one folder per data set (default: $TRANX_DATA_ROOT, "
                    "else ../shared/data beside the checkout, else data/raw)")
 
 
 def _cmd_preprocess(args) -> int:
-    from .pipeline import DEV_SEED, preprocess_dataset, write_preprocessed
+    from tranx.data.pipeline import DEV_SEED, preprocess_dataset, write_preprocessed
     if args.token_cutoff is not None and args.token_cutoff < 1:
         raise ValueError(f"--token-cutoff must be >= 1, got {args.token_cutoff}")
     result = preprocess_dataset(args.dataset, args.data_root, substitution=not args.no_substitution,
@@ -58,7 +59,7 @@ def _cmd_preprocess(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from .pipeline import DEV_SEED, split_examples
+    from tranx.data.pipeline import DEV_SEED, split_examples
     require_file(args.predictions)  # before loading the references: fail fast, one line
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
@@ -72,8 +73,8 @@ _FIXED_ON_RESUME = ("train.dataset", "train.substitution", "train.token_cutoff")
 
 
 def _cmd_train(args) -> int:
-    from .config import load_config
-    from .io import write_json
+    from tranx.config import load_config
+    from tranx.io import write_json
     overrides = list(args.overrides)
     if args.threads is not None and args.threads < 1:
         raise TranxError(f"--threads must be at least 1, got {args.threads}")
@@ -113,7 +114,7 @@ def _cmd_train(args) -> int:
         run = Path(args.out)
         if run.exists() and not run.is_dir():
             raise TranxError(f"--out {run} exists and is not a folder")
-    from .train import Trainer
+    from tranx.training.train import Trainer
     trainer = Trainer(config, run, resume=args.resume is not None)
     summary = trainer.train()
     print(json.dumps({"run": str(run), **summary}, ensure_ascii=False))
@@ -121,7 +122,7 @@ def _cmd_train(args) -> int:
 
 
 def _load_translator(path: str, threads: int | None):
-    from .translator import Translator, set_threads
+    from tranx.translator import Translator, set_threads
     if threads is not None and threads < 1:
         raise TranxError(f"--threads must be at least 1, got {threads}")
     set_threads(threads)
@@ -129,12 +130,12 @@ def _load_translator(path: str, threads: int | None):
 
 
 def _cmd_eval(args) -> int:
-    from .pipeline import DEV_SEED, split_examples
-    from .evaluate import predict, predict_samples
-    from .io import write_jsonl
+    from tranx.data.pipeline import DEV_SEED, split_examples
+    from tranx.evaluation.evaluate import predict, predict_samples
+    from tranx.io import write_jsonl
     if args.execute and not get_task(args.dataset).unit_tests:
-        with_tests = ", ".join(name for name, task in TASKS.items() if task.unit_tests)
-        raise TranxError(f"--execute needs unit tests: only --dataset {with_tests} has them, not {args.dataset}")
+        raise TranxError(f"--execute needs unit tests: only --dataset {', '.join(_WITH_TESTS)} has them, "
+                         f"not {args.dataset}")
     if args.samples is not None and args.samples < 1:
         raise TranxError(f"--samples must be at least 1, got {args.samples}")
     if args.execute:
@@ -174,7 +175,7 @@ def _cmd_eval(args) -> int:
           + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
     if args.execute:
         score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
-        return execute_and_report(args.out, args.split, args.data_root, args.workers, args.timeout,
+        return execute_and_report(args.out, args.dataset, args.split, args.data_root, args.workers, args.timeout,
                                    args.details, ids=[e.id for e in raw], result=result)
     return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result)
 
@@ -182,7 +183,7 @@ def _cmd_eval(args) -> int:
 def _cmd_execute(args) -> int:
     check_execution_args(args.workers, args.timeout)
     require_file(args.predictions)
-    return execute_and_report(args.predictions, args.split, args.data_root, args.workers, args.timeout,
+    return execute_and_report(args.predictions, args.dataset, args.split, args.data_root, args.workers, args.timeout,
                                args.details)
 
 
@@ -215,7 +216,7 @@ def _argv_intent(intent: str):
 
 
 def _cmd_translate(args) -> int:
-    from .translator import MAX_INTENT_CHARS
+    from tranx.translator import MAX_INTENT_CHARS
     if args.n_best < 1:
         raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
     if args.beam_size is not None and args.beam_size < 1:
@@ -259,8 +260,8 @@ def _cmd_translate(args) -> int:
 
 
 def _cmd_ensemble(args) -> int:
-    from .ensemble import combine
-    from .translator import Translator, resolve_checkpoint
+    from tranx.decoding.ensemble import combine
+    from tranx.translator import Translator, resolve_checkpoint
     if len(args.runs) < 2:
         raise TranxError(f"an ensemble needs at least two runs, got {len(args.runs)}")
     folders = [resolve_checkpoint(run) for run in args.runs]
@@ -272,8 +273,8 @@ def _cmd_ensemble(args) -> int:
 
 def _execution_args(parser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: all cores)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test file (default 10, as the "
-                        "CodeInsight authors)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per test file (default: the data "
+                        "set's harness, as its authors ran it)")
     parser.add_argument("--details", default=None, metavar="RESULTS.jsonl",
                         help="also write each problem's outcomes, verdicts and errors here")
 
@@ -292,11 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     roundtrip = commands.add_parser(
         "roundtrip", help="check code -> tree -> actions -> code on files, folders or data sets")
     roundtrip.add_argument("targets", nargs="+", metavar="TARGET",
-                           help="a .py file, a directory, or DATASET:SPLIT (e.g. conala:train, django:test)")
+                           help=f"a .py file, a directory, or DATASET:SPLIT (data sets: {', '.join(_DATASETS)})")
     roundtrip.add_argument("--language", default="python")
     roundtrip.add_argument("--data-root", default=None,
-                           help="folder holding conala/, django/, codeinsight/ (default: $TRANX_DATA_ROOT, "
-                                "else ../shared/data beside the checkout, else data/raw)")
+                           help=_DATA_ROOT_HELP)
     roundtrip.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     roundtrip.add_argument("--failures", default="roundtrip-failures.txt",
                            help="file listing failed and unparseable snippets")
@@ -309,11 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     pre.add_argument("--no-substitution", action="store_true", help="keep quoted values (ablation)")
     pre.add_argument("--token-cutoff", type=int, default=None,
-                     help="minimum training frequency of a primitive token (default: 3, Django 15)")
+                     help="minimum training frequency of a primitive token (default: the task's token_cutoff)")
     pre.add_argument("--intent-vocab-size", type=int, default=None,
-                     help="upper bound of the intent sentencepiece vocabulary (default: 2000, Django 4000)")
+                     help="upper bound of the intent sentencepiece vocabulary (default: the task's intent_vocab_size)")
     pre.add_argument("--seed", type=int, default=None,
-                     help="seed of the held-out dev split of CoNaLa and CodeInsight (default: 1234)")
+                     help="seed of a dev split held out of train (default: 1234)")
     pre.add_argument("--workers", type=int, default=None, help="processes (default: up to 8)")
     pre.set_defaults(func=_cmd_preprocess)
 
@@ -361,15 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "per step (default 50)")
     ev.add_argument("--temperature", type=float, default=1.0, help="with --samples (default 1.0)")
     ev.add_argument("--execute", action="store_true",
-                    help="codeinsight: run the predictions against the unit tests (see tranx execute)")
+                    help=f"run the predictions against the unit tests (see tranx execute; tasks: {', '.join(_WITH_TESTS)})")
     _execution_args(ev)
     ev.set_defaults(func=_cmd_eval)
 
     ex = commands.add_parser(
-        "execute", help="run a predictions file against the CodeInsight unit tests in the sandbox; pass@k")
+        "execute", help="run a predictions file against a data set's unit tests in the sandbox; pass@k")
     ex.add_argument("predictions", metavar="PREDICTIONS.jsonl",
                     help='{"id": "test/17", "prediction": ...} or {"id": ..., "predictions": [n samples]} per line')
-    ex.add_argument("--dataset", required=True, choices=("codeinsight",))
+    ex.add_argument("--dataset", required=True, choices=_WITH_TESTS)
     ex.add_argument("--split", required=True, choices=("train", "test"))
     ex.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     _execution_args(ex)

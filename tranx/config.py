@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .errors import TranxError
+from preprocess.tasks import DEFAULT_TASK
+from tranx.errors import TranxError
 
 CONFIG_VERSION = 1
 
@@ -41,11 +42,11 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    dataset: str = "conala"
+    dataset: str = DEFAULT_TASK
     data_root: str | None = None
     substitution: bool = True
-    split_dotted_words: bool = False  # copy units `self`, `.`, `foo` instead of `self.foo` (Django)
-    token_cutoff: int | None = None  # None: the data set's default (3; Django 15)
+    split_dotted_words: bool = False  # copy units `self`, `.`, `foo` instead of `self.foo`
+    token_cutoff: int | None = None  # None: the task's default (preprocess.tasks)
     train_limit: int | None = None  # use only the first N training examples (smoke runs)
     dev_limit: int | None = None
     batch_size: int = 32

@@ -1,20 +1,21 @@
-"""Official evaluation metrics for CoNaLa and Django (pure functions, no torch).
+"""Official evaluation metrics (pure functions, no torch; REFERENCE.md section 5).
 
 What is here:
 
-* ``tokenize_for_bleu_eval`` -- the CoNaLa evaluation tokenizer (Wang Ling et al. 2016, as used by the official
-  ``conala_eval.py``): pad every character outside ``[A-Za-z0-9_]`` with spaces, split ASCII camelCase
+* ``tokenize_for_bleu_eval`` -- the official BLEU tokenizer (Wang Ling et al. 2016, as used by the official
+  evaluation script): pad every character outside ``[A-Za-z0-9_]`` with spaces, split ASCII camelCase
   (``([a-z])([A-Z])``), collapse whitespace, turn ``"`` and ``'`` into a backtick, split on spaces.
 * ``corpus_bleu`` -- corpus-level BLEU (default BLEU-4) on the 0-100 scale: clipped n-gram counts summed over the
   corpus, geometric mean of the modified precisions, brevity penalty ``exp(1 - r/c)`` when ``c < r``, no smoothing,
   one reference per hypothesis.  It agrees with ``sacrebleu`` (``tokenize='none', smooth_method='none'``).
-* ``conala_scores`` -- BLEU and exact match (equal token lists) of predictions against the *raw* reference snippets.
-* ``canonical_python`` / ``default_canonicalize`` / ``django_scores`` -- Django accuracy: exact match of the
-  canonical code (``ast.unparse(ast.parse(code))``), plus BLEU with the same tokenizer on the raw strings.
+* ``token_scores`` -- BLEU and exact match (equal token lists) of predictions against the *raw* reference snippets.
+* ``canonical_python`` / ``default_canonicalize`` / ``canonical_scores`` -- exact match of the canonical code
+  (``ast.unparse(ast.parse(code))``), plus BLEU with the same tokenizer on the raw strings.
 
-What is left out: multiple references per hypothesis, smoothing, sentence-level BLEU variants, execution-based
-metrics (CodeInsight unit tests), and the dataset-specific canonicalisation of Django lines that do not parse on
-their own (``if x:``, ``else:``) -- callers pass their own ``canonicalize`` for that.
+Which one a data set reports is the task's (``preprocess.tasks.Task.match``).  What is left out: multiple references
+per hypothesis, smoothing, sentence-level BLEU variants, execution-based metrics (unit tests), and the
+canonicalisation of program lines that do not parse on their own (``if x:``, ``else:``) -- callers pass their own
+``canonicalize`` for that.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ __all__ = [
     "tokenize_for_bleu_eval",
     "corpus_bleu",
     "exact_match",
-    "conala_scores",
+    "token_scores",
     "canonical_python",
     "default_canonicalize",
-    "django_scores",
+    "canonical_scores",
 ]
 
 _NON_WORD_RE = re.compile(r"([^A-Za-z0-9_])")
@@ -45,7 +46,7 @@ _UNPARSED_PREFIX = "#<unparsed> "
 
 
 def tokenize_for_bleu_eval(code: str) -> list[str]:
-    """Tokenize code the way the official CoNaLa evaluation does.
+    """Tokenize code the way the official evaluation script does.
 
     Steps, in the official order: space-pad each character outside ``[A-Za-z0-9_]`` (non-ASCII letters included),
     split camelCase at a lowercase-uppercase ASCII boundary, collapse whitespace, replace ``"`` and ``'`` by a
@@ -113,8 +114,8 @@ def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> Non
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
 
 
-def conala_scores(predictions: Sequence[str], references: Sequence[str]) -> dict:
-    """CoNaLa BLEU (0-100) and exact match (percentage of equal token lists); references are the raw snippets.
+def token_scores(predictions: Sequence[str], references: Sequence[str]) -> dict:
+    """BLEU (0-100) and exact match (percentage of equal token lists); references are the raw snippets.
 
     An empty list of predictions scores 0 on both.
     """
@@ -140,7 +141,7 @@ def canonical_python(code: str) -> str | None:
 
 
 def default_canonicalize(code: str) -> str:
-    """Django comparison key: the canonical Python code when it parses, else the official token list.
+    """Exact-match key: the canonical Python code when it parses, else the official token list.
 
     Unparsable code gives ``"#<unparsed> " + " ".join(tokenize_for_bleu_eval(code))``: whitespace-insensitive (so
     ``if  x :`` equals ``if x:``), and never equal to the key of code that parses (``ast.unparse`` output never
@@ -152,12 +153,12 @@ def default_canonicalize(code: str) -> str:
     return _UNPARSED_PREFIX + " ".join(tokenize_for_bleu_eval(code))
 
 
-def django_scores(
+def canonical_scores(
     predictions: Sequence[str],
     references: Sequence[str],
     canonicalize: Callable[[str], Hashable | None] | None = None,
 ) -> dict:
-    """Django accuracy (``exact_match``, percentage) and BLEU (0-100, official tokenizer on the raw strings).
+    """Accuracy of canonical code (``exact_match``, percentage) and BLEU (0-100, official tokenizer on the raw strings).
 
     A prediction is correct when ``canonicalize(prediction) == canonicalize(reference)``.  ``canonicalize`` defaults
     to ``default_canonicalize``; a caller-supplied one may return None for "cannot canonicalise", which never counts

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .io import write_json
+from tranx.io import write_json
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

@@ -1,11 +1,11 @@
 """`Translator`: the user-facing model. Raw intent in, runnable code out.
 
 It owns the whole path: lexical substitution of the intent, word units, the network, beam search,
-tree -> code, a parse check (so every candidate parses), the Django line completion, and putting the
+tree -> code, a parse check (so every candidate parses), the task's line completion, and putting the
 slot values back. A checkpoint is a folder: `config.json` (format and version), `model.safetensors`
 (decoder weights), `encoder/` (the encoder's own folder: weights, config, tokenizer or sentencepiece
 files), `vocab/primitive.json` and `grammar.asdl`. Nothing is pickled. An ensemble of translators
-(tranx.ensemble) decodes with the averaged distributions of its members and saves them side by side.
+(tranx.decoding.ensemble) decodes with the averaged distributions of its members and saves them side by side.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from preprocess.substitution import canonicalize_intent, restore
 from preprocess.tasks import Task, TaskError, get_task
 from preprocess.words import model_words, split_words
 
-from .asdl import Grammar, parse_asdl
-from .config import Config
-from .errors import CheckpointError, ConversionError, TranxError  # noqa: F401 (CheckpointError re-exported)
-from .io import atomic_folder, write_json
-from .languages import get_language
-from .model import TranxModel
-from .threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
-from .search import beam_search, sample
-from .vocab import Vocab
+from tranx.grammar.asdl import Grammar, parse_asdl
+from tranx.config import Config
+from tranx.errors import CheckpointError, ConversionError, TranxError  # noqa: F401 (CheckpointError re-exported)
+from tranx.io import atomic_folder, write_json
+from tranx.languages import get_language
+from tranx.nn.model import TranxModel
+from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
+from tranx.decoding.search import beam_search, sample
+from tranx.data.vocab import Vocab
 
 FORMAT, FORMAT_VERSION = "tranx-translator", 1
 MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most anyway)
@@ -48,13 +48,13 @@ class Translator:
     def __init__(self, config: Config, model: TranxModel, *, task: Task | None = None,
                  others: Sequence["Translator"] = ()):
         """`task`: how intents are read and code is written (default: the task the config trained on);
-        `others`: further members of an ensemble (build one with tranx.ensemble.combine, which checks them)."""
+        `others`: further members of an ensemble (build one with tranx.decoding.ensemble.combine, which checks them)."""
         self.config = config
         self.model = model
         self.task = task if task is not None else get_task(config.train.dataset)
         self.others = list(others)
         self.models = [model, *(t.model for t in self.others)]
-        self.language = get_language(self.task.language)
+        self.language = get_language(self.task.language, model.grammar)
         self.system = model.system
 
     @property
@@ -173,10 +173,12 @@ class Translator:
         """Write the checkpoint folder atomically (a temporary folder renamed into place)."""
         from safetensors.torch import save_file
         if self.others:
-            from .ensemble import save_ensemble
+            from tranx.decoding.ensemble import save_ensemble
             return save_ensemble(self, folder)
         with atomic_folder(folder) as tmp:
-            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "grammar": self.model.grammar.name,
+            grammar = self.model.grammar
+            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "grammar": grammar.name,
+                    "primitive_types": sorted(grammar.primitive_types), "piece_types": sorted(grammar.piece_types),
                     "config": self.config.to_json()}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
@@ -194,9 +196,9 @@ class Translator:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        from .encoders import load_word_encoder
+        from tranx.nn.encoders import load_word_encoder
         folder = resolve_checkpoint(folder)
-        from .ensemble import INDEX, load_ensemble
+        from tranx.decoding.ensemble import INDEX, load_ensemble
         if (folder / INDEX).is_file():
             return load_ensemble(folder, cls.from_pretrained)
         for name in ("config.json", "model.safetensors", "grammar.asdl", "vocab/primitive.json", "encoder"):
@@ -213,8 +215,12 @@ class Translator:
                                   f"supported (this tranx reads version {FORMAT_VERSION})")
         try:
             config = Config.from_json(meta.get("config", {}), source=f"{folder}/config.json")
+            types = {}  # a checkpoint from before they were saved has the default primitive types
+            if "primitive_types" in meta:
+                types = {"primitive_types": frozenset(meta["primitive_types"]),
+                         "piece_types": frozenset(meta.get("piece_types", ()))}
             grammar: Grammar = parse_asdl((folder / "grammar.asdl").read_text(encoding="utf-8"),
-                                          file=str(folder / "grammar.asdl"), name=meta.get("grammar"))
+                                          file=str(folder / "grammar.asdl"), name=meta.get("grammar"), **types)
             tokens = Vocab.load(folder / "vocab" / "primitive.json")
             words = None
             if config.model.word_embed_size:
@@ -226,7 +232,7 @@ class Translator:
                 task = Task.from_json(json.loads((folder / "task.json").read_text(encoding="utf-8")),
                                       source=f"{folder}/task.json")
             encoder = load_word_encoder(folder / "encoder")
-            language = get_language(task.language)
+            language = get_language(task.language, grammar)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
         except (TranxError, TaskError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:

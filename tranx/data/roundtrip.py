@@ -1,0 +1,178 @@
+"""The core invariant, checked on real code: code -> tree -> oracle actions -> replay -> code.
+
+For every snippet: parse, convert to a grammar tree, take the oracle actions, replay them from an
+empty hypothesis checking each against `valid_actions`, rebuild the tree, unparse, and compare with
+the canonical code (`ast.unparse(ast.parse(code))`) and with `ast.dump` (contexts included). For a
+data set whose code is lines (a task with a completion), the replayed code is also stripped back to its line and
+re-completed, which must give the same code again.
+
+Left out: any model; this is the grammar layer's acceptance test and the `tranx roundtrip` command.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from preprocess.tasks import TASKS
+from tranx.errors import TranxError
+from tranx.languages import get_language
+from tranx.grammar.transition import TransitionSystem, valid_actions
+
+OK, NOT_PARSEABLE, FAILED = "ok", "not parseable", "failed"
+
+
+@dataclass(frozen=True)
+class Snippet:
+    id: str
+    code: str
+    dataset: str | None = None  # selects the completion of preprocess.datasets
+
+
+@dataclass
+class RoundTripReport:
+    total: int = 0
+    ok: int = 0
+    not_parseable: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, snippet_id: str, status: str, detail: str) -> None:
+        self.total += 1
+        if status == OK:
+            self.ok += 1
+        elif status == NOT_PARSEABLE:
+            self.not_parseable.append((snippet_id, detail))
+        else:
+            self.failed.append((snippet_id, detail))
+
+    def summary(self) -> str:
+        return (f"roundtrip: {self.ok}/{self.total} exact, {len(self.not_parseable)} not parseable, "
+                f"{len(self.failed)} failed")
+
+
+def collect_snippets(targets: list[str], data_root: str | None = None) -> list[Snippet]:
+    """Targets are `.py` files, directories (all `.py` below) or `DATASET:SPLIT` specs."""
+    snippets: list[Snippet] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            snippets.extend(_file_snippet(p) for p in sorted(path.rglob("*.py")) if p.is_file())
+        elif path.is_file():
+            snippets.append(_file_snippet(path))
+        elif ":" in target and not path.suffix:
+            from preprocess.datasets import load_examples, parse_target
+            try:
+                dataset, split = parse_target(target)
+            except ValueError as exc:
+                raise TranxError(str(exc)) from None
+            snippets.extend(Snippet(f"{dataset}:{e.id}", e.code, dataset)
+                            for e in load_examples(dataset, split, data_root))
+        else:
+            raise TranxError(f"no such file, directory or data set: {target!r} "
+                             f"(expected a .py file, a directory or DATASET:SPLIT such as {next(iter(TASKS))}:train)")
+    return snippets
+
+
+def _file_snippet(path: Path) -> Snippet:
+    try:
+        with tokenize.open(path) as handle:  # honours the file's coding cookie
+            return Snippet(str(path), handle.read())
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        return Snippet(str(path), f"\0 undecodable: {exc}")  # NUL: ast.parse rejects it
+
+
+_language = None
+_system = None
+
+
+def check_snippet(snippet: Snippet, language_name: str = "python") -> tuple[str, str]:
+    """(status, detail) for one snippet; never raises for bad input."""
+    global _language, _system
+    if _language is None or _language.name != language_name:
+        _language = get_language(language_name)
+        _system = TransitionSystem(_language.grammar)
+    if snippet.dataset is not None:
+        from preprocess.datasets import from_parseable, to_parseable
+        code = to_parseable(snippet.dataset, snippet.code)
+    else:
+        code = snippet.code
+    try:
+        expected_ast = _language.parse_ast(code)
+    except TranxError as exc:
+        return NOT_PARSEABLE, str(exc)
+    try:
+        expected = ast.unparse(expected_ast)
+        actions = _system.oracle(_language.from_ast(expected_ast))
+        hypothesis = _system.initial()
+        for step, action in enumerate(actions):
+            reason = valid_actions(hypothesis).why_not(action)
+            if reason is not None:
+                return FAILED, f"step {step}: valid_actions rejects oracle action {action}: {reason}"
+            hypothesis = hypothesis.apply(action)
+        if not hypothesis.is_complete:
+            return FAILED, f"oracle actions end with frontier {hypothesis.frontier} still open"
+        replayed_ast = _language.to_ast(hypothesis.tree())
+        replayed = ast.unparse(replayed_ast)
+        if replayed != expected:
+            return FAILED, f"code differs:\n--- expected\n{expected}\n--- got\n{replayed}"
+        if ast.dump(replayed_ast) != ast.dump(expected_ast):
+            return FAILED, "ast.dump differs (same code, different tree, e.g. an expression context)"
+        if snippet.dataset is not None:
+            line = from_parseable(snippet.dataset, replayed)
+            again = ast.unparse(_language.parse_ast(to_parseable(snippet.dataset, line)))
+            if again != expected:
+                return FAILED, f"completion is not invertible: stripped to {line!r}"
+    except (TranxError, RecursionError, ValueError, TypeError, AttributeError) as exc:
+        return FAILED, f"{type(exc).__name__}: {exc}"
+    return OK, ""
+
+
+def _check_chunk(args: tuple[list[Snippet], str]) -> list[tuple[str, str]]:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))  # deep expressions in real files
+    snippets, language_name = args
+    return [check_snippet(s, language_name) for s in snippets]
+
+
+def run_roundtrip(snippets: list[Snippet], *, language: str = "python", workers: int | None = None,
+                  progress: bool | None = None) -> RoundTripReport:
+    """Check all snippets, in `workers` processes (default: all cores when there is enough work)."""
+    if workers is None:
+        workers = os.cpu_count() or 1 if len(snippets) >= 2000 else 1
+    chunk = 64
+    chunks = [(snippets[i:i + chunk], language) for i in range(0, len(snippets), chunk)]
+    report = RoundTripReport()
+    bar = tqdm(total=len(snippets), unit="snippet", desc="roundtrip", disable=None if progress is None
+               else not progress, file=sys.stderr)
+    with bar:
+        if workers <= 1:
+            results = map(_check_chunk, chunks)
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            results = pool.map(_check_chunk, chunks)
+        try:
+            for (chunk_snippets, _), chunk_results in zip(chunks, results):
+                for snippet, (status, detail) in zip(chunk_snippets, chunk_results):
+                    report.add(snippet.id, status, detail)
+                bar.update(len(chunk_snippets))
+        finally:
+            if workers > 1:
+                pool.shutdown(cancel_futures=True)
+    return report
+
+
+def write_failures(report: RoundTripReport, path: Path) -> None:
+    """Failures, then unparseable ids, written atomically."""
+    lines = [f"# {report.summary()}", ""]
+    for snippet_id, detail in report.failed:
+        lines += [f"FAILED {snippet_id}", detail, ""]
+    for snippet_id, detail in report.not_parseable:
+        lines += [f"NOT PARSEABLE {snippet_id}: {detail}"]
+    from tranx.io import atomic_write_text
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,161 @@
+"""The TranX decoder: an LSTM that scores grammar actions, with attention, parent feeding and copy.
+
+One step: the cell reads [previous action embedding; previous attentional vector (input feeding);
+frontier field embedding; decoder state at the parent step (parent feeding)], attends over the
+intent's word states (Luong "general"), and forms the attentional vector `tanh(W[h; ctx])`. The heads
+score, from that vector: ApplyRule over all constructors plus Reduce, GenToken from the primitive
+vocabulary, a pointer over intent words, and a 3-way gate (generate / copy / Reduce) for primitive
+fields. Masks come from the grammar tables (tranx.data.tables) only, and the heads become one
+`ActionDistribution` (tranx.nn.distribution), so invalid actions get exactly no probability mass.
+
+Left out: the encoder, the loss (tranx.nn.model) and any search (tranx.decoding.search).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tranx.config import ModelConfig
+from tranx.nn.distribution import NEG, ActionDistribution
+from tranx.data.tables import GrammarTables
+
+@dataclass
+class Memory:
+    """Encoded intents, repeated per row: values [N, W, H], mask [N, W]; per primitive type, which words may be
+    copied and their merged token columns (`GrammarTables.copy_view`): copy_ok, slot [N, P, W]."""
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    copy_ok: torch.Tensor
+    slot: torch.Tensor
+
+    def select(self, rows: torch.Tensor) -> "Memory":
+        return Memory(*(t.index_select(0, rows) for t in (self.values, self.mask, self.copy_ok, self.slot)))
+
+
+@dataclass
+class State:
+    h: torch.Tensor  # [N, H]
+    c: torch.Tensor  # [N, H]
+    att: torch.Tensor  # [N, A] previous attentional vector
+
+    def select(self, rows: torch.Tensor) -> "State":
+        return State(self.h.index_select(0, rows), self.c.index_select(0, rows), self.att.index_select(0, rows))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: ModelConfig, tables: GrammarTables, encoder_size: int, num_words: int = 0):
+        super().__init__()
+        self.config = config
+        self.tables = tables
+        grammar, num_tokens = tables.grammar, tables.num_tokens
+        self.num_rules = len(grammar.constructors)
+        hidden, att = config.hidden_size, config.att_size
+        self.word_embed = None
+        if config.word_embed_size:
+            if num_words < 2:
+                raise ValueError("model.word_embed_size needs a word vocabulary")
+            self.word_embed = nn.Embedding(num_words, config.word_embed_size, padding_idx=0)
+            encoder_size += config.word_embed_size
+        self.word_lstm = None
+        if config.word_lstm:
+            self.word_lstm = nn.LSTM(encoder_size, hidden // 2, batch_first=True, bidirectional=True)
+            encoder_size = 2 * (hidden // 2)
+        self.action_embed = nn.Embedding(2 + self.num_rules + num_tokens, config.action_embed_size)
+        self.field_embed = nn.Embedding(len(grammar.fields) + 1, config.field_embed_size)
+        parent = hidden if config.parent_feeding else 0
+        self.cell = nn.LSTMCell(config.action_embed_size + att + config.field_embed_size + parent, hidden)
+        self.memory_proj = nn.Linear(encoder_size, hidden)
+        self.init_proj = nn.Linear(encoder_size, hidden)
+        self.att_score = nn.Linear(hidden, hidden, bias=False)
+        self.att_combine = nn.Linear(2 * hidden, att, bias=False)
+        self.rule_head = nn.Linear(att, self.num_rules + 1)
+        self.token_head = nn.Linear(att, num_tokens)
+        self.copy_query = nn.Linear(att, hidden, bias=False)
+        self.gate_head = nn.Linear(att, 3)
+        self.dropout = nn.Dropout(config.dropout)
+
+    # --- encoder side ---------------------------------------------------------------------------
+    def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,
+              word_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The optional learned word embeddings (word_ids [B, W], joined to the states), then the optional
+        BiLSTM over the word states (padding packed away, so it never leaks in)."""
+        if self.word_embed is not None:
+            if word_ids is None:
+                raise ValueError("this decoder has word embeddings: adapt() needs word_ids")
+            embedded = self.dropout(self.word_embed(word_ids.to(word_states.device)))
+            word_states = torch.cat([word_states, embedded * word_mask.unsqueeze(-1)], dim=-1)
+        if self.word_lstm is None:
+            return word_states
+        lengths = word_mask.sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(word_states, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.word_lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=word_states.size(1))
+        return out
+
+    def memory(self, word_states: torch.Tensor, word_mask: torch.Tensor, words: list[list[str]]) -> Memory:
+        copy_ok, slot = self.tables.copy_view(words, word_mask.size(1))
+        copy_ok = copy_ok.to(word_mask.device) & word_mask.unsqueeze(1)
+        return Memory(self.dropout(self.memory_proj(word_states)), word_mask, copy_ok, slot.to(word_mask.device))
+
+    def initial_state(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> State:
+        weights = word_mask.unsqueeze(-1).float()
+        sentence = (word_states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        h = torch.tanh(self.init_proj(sentence))
+        return State(h, torch.zeros_like(h), h.new_zeros(h.size(0), self.config.att_size))
+
+    # --- one step -------------------------------------------------------------------------------
+    def step(self, prev_action: torch.Tensor, field: torch.Tensor, parent_h: torch.Tensor | None,
+             state: State, memory: Memory) -> State:
+        """prev_action, field: [N] (frontier states, tranx.data.tables); parent_h: [N, H] (zeros at the root).
+        Returns the new state."""
+        inputs = [self.action_embed(prev_action), state.att, self.field_embed(self.tables.state_field[field])]
+        if self.config.parent_feeding:
+            inputs.append(parent_h)
+        h, c = self.cell(torch.cat(inputs, dim=-1), (state.h, state.c))
+        scores = torch.bmm(memory.values, self.att_score(h).unsqueeze(2)).squeeze(2)  # [N, W]
+        alpha = torch.softmax(scores.masked_fill(~memory.mask, NEG), dim=-1)
+        context = torch.bmm(alpha.unsqueeze(1), memory.values).squeeze(1)  # [N, H]
+        att = self.dropout(torch.tanh(self.att_combine(torch.cat([h, context], dim=-1))))
+        return State(h, c, att)
+
+    # --- heads ----------------------------------------------------------------------------------
+    def distribution(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *,
+                     grammar_mask: bool = True) -> ActionDistribution:
+        """att: [N, T, A]; field: [N, T]. The action distribution of every row and step, under the grammar tables:
+        rules and Reduce by frontier field, tokens by the field's primitive type (never <pad> or <unk>), words
+        the type may hold. `grammar_mask=False` (an ablation) leaves rules, Reduce and token types unmasked."""
+        tables = self.tables
+        field_type = tables.field_type[field]
+        primitive = field_type >= 0
+        types = field_type.clamp(min=0)
+        rule_mask = tables.rule_mask[field]  # [N, T, R+1]
+        copy_ok = memory.copy_ok.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.copy_ok.size(-1)))
+        slot = memory.slot.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.slot.size(-1)))
+        if grammar_mask:
+            token_ok = tables.type_tokens[types]  # [N, T, V]
+            reduce_ok = rule_mask[..., tables.reduce_column]
+        else:
+            token_ok = tables.type_tokens.any(0).expand(*field.shape, -1)
+            rule_mask = torch.ones_like(rule_mask)
+            reduce_ok = torch.ones_like(primitive)
+            copy_ok = memory.mask.unsqueeze(1).expand_as(copy_ok)
+        if not self.config.copy:
+            copy_ok = torch.zeros_like(copy_ok)
+        gate_ok = torch.stack([token_ok.any(-1), copy_ok.any(-1), reduce_ok], dim=-1) & primitive.unsqueeze(-1)
+        rule_logits = self.rule_head(att).masked_fill(~rule_mask, NEG)
+        gate_logits = self.gate_head(att).masked_fill(~gate_ok, NEG)
+        token_logits = self.token_head(att).masked_fill(~token_ok, NEG)
+        copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
+        copy_logits = copy_logits.masked_fill(~copy_ok, NEG)
+        return ActionDistribution(_masked_log_softmax(rule_logits, rule_mask), _masked_log_softmax(gate_logits, gate_ok),
+                                  _masked_log_softmax(token_logits, token_ok), _masked_log_softmax(copy_logits, copy_ok),
+                                  slot, primitive)
+
+
+def _masked_log_softmax(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    """log_softmax with masked entries exactly NEG (also in rows where nothing is valid, whose gate is masked)."""
+    return torch.log_softmax(logits, -1).masked_fill(~ok, NEG)

