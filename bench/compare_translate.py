@@ -40,7 +40,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_worker(tree: Path, checkpoint: Path, intents: Path, limit: int, threads: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # each revision's own thread policy
+    env["PYTHONPATH"] = str(tree)
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "translate_worker.py"), str(checkpoint), str(intents),
                           "--limit", str(limit), "--threads", str(threads)], cwd=tree, env=env, capture_output=True,
                          text=True, timeout=1800)

@@ -1,8 +1,8 @@
 """Training and decoding speed beside other CPU-bound processes, with the old and the new thread policy.
 
 For 0, 1 and 2 competing processes (each a busy loop on one core), runs bench/load_worker.py in a fresh process
-under two policies: `spin` (what tranx did before: a thread per core, OpenMP's default active wait) and `tranx`
-(threads = free cores, passive wait: tranx/threads.py). Reports seconds per training step and for batched greedy
+under three policies: `spin` (a thread per core, active wait), `passive` (free cores, always a passive wait) and
+`tranx` (free cores, passive only on a busy machine: tranx/threads.py). Reports seconds per training step and for batched greedy
 decoding, and the slowdown against the idle machine. Writes bench/results/load.{json,md}.
 
     python bench/load.py RUN
@@ -25,8 +25,11 @@ from tranx.translator import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+# "spin": a thread per core, always spinning; "passive": free cores, always passive (the previous policy);
+# "tranx": what tranx chooses (free cores; passive only when the machine is busy, tranx/threads.py).
 POLICIES = {"spin": {"threads": str(os.cpu_count()), "OMP_WAIT_POLICY": "ACTIVE"},
-            "tranx": {"threads": None, "OMP_WAIT_POLICY": "PASSIVE"}}
+            "passive": {"threads": None, "OMP_WAIT_POLICY": "PASSIVE"},
+            "tranx": {"threads": None, "OMP_WAIT_POLICY": None}}
 
 
 def _busy() -> None:
@@ -35,7 +38,10 @@ def _busy() -> None:
 
 
 def measure(checkpoint: Path, policy: dict) -> dict:
-    env = {**os.environ, "OMP_WAIT_POLICY": policy["OMP_WAIT_POLICY"], "PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(ROOT)
+    if policy["OMP_WAIT_POLICY"]:
+        env["OMP_WAIT_POLICY"] = policy["OMP_WAIT_POLICY"]
     command = [sys.executable, str(ROOT / "bench" / "load_worker.py"), str(checkpoint)]
     if policy["threads"]:
         command += ["--threads", policy["threads"]]
@@ -55,7 +61,7 @@ def main() -> None:
         busy = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(competitors)]
         for p in busy:
             p.start()
-        time.sleep(65 if competitors else 0)  # let the 1-minute load average see them (tranx reads it)
+        time.sleep(2 if competitors else 0)  # let them start (tranx measures the busy cores when imported)
         try:
             for name, policy in POLICIES.items():
                 rows[f"{competitors}:{name}"] = result = measure(checkpoint, policy)

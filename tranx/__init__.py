@@ -3,11 +3,10 @@
 The public API is deliberately small; everything else lives in its own module.
 """
 
-import os as _os
+from tranx.threads import choose_wait_policy as _choose_wait_policy
 
-# OpenMP threads that wait for work spin on their core; beside other CPU-bound processes that costs more than
-# the thread gains (tranx/threads.py). Read by the OpenMP runtime when torch loads, so set it first.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The OpenMP wait policy is read when torch loads, so it is chosen first (tranx/threads.py says why).
+_choose_wait_policy()
 
 from tranx.grammar.actions import Action, ApplyRule, GenToken, Reduce
 from tranx.grammar.asdl import Cardinality, Constructor, Field, Grammar, load_grammar, parse_asdl
