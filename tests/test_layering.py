@@ -142,3 +142,11 @@ def test_preprocess_switches_on_data_set_names_only_in_the_table_and_readers():
         if names:
             found[path.name] = names
     assert found == {}
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists its packages; one left out would be missing from a non-editable install."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {module_name(p.parent) for p in ROOT.glob("tranx/**/__init__.py")}
+    assert found - listed == set()
