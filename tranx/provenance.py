@@ -62,7 +62,7 @@ def provenance(*, config: dict | None = None, data_folders: dict[str, str | os.P
     """The command line, git commit (and whether tracked files differ from it), config, data-file hashes,
     machine and UTC date of this process."""
     argv = sys.argv if argv is None else argv
-    changed = _git("status", "--porcelain", "--untracked-files=no")
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")  # outputs, not code
     return {
         "command": " ".join(shlex.quote(a) for a in [Path(argv[0]).name, *argv[1:]]),
         "commit": _git("rev-parse", "HEAD"),
