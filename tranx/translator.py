@@ -163,7 +163,7 @@ class Translator:
             return None
         code = restore(code, slots, enabled=self.config.train.substitution)
         try:  # a slot value put back where the grammar had a name (`for x, [1, 2] in y`) may not parse
-            self.language.parse_ast(code)
+            self.language.parse(code)
         except ConversionError:
             return None
         return self.task.from_parseable(self.language.pretty(code, style=self.task.output_style))
