@@ -8,7 +8,7 @@ import pytest
 
 from tranx.execution import unit_tests
 from tranx.cli import main
-from tranx.execution.unit_tests import (Problem, ProblemResult, execute, load_problems, outcome_of, pass_at_k, reference_failures,
+from tranx.execution.unit_tests import (Problem, ProblemResult, coderl_class, execute, load_problems, outcome_of, pass_at_k, reference_failures,
                                summarize)
 from tranx.errors import TranxError
 from preprocess.tasks import get_harness
@@ -43,7 +43,9 @@ def test_pass_at_k_rejects_impossible_counts():
 
 
 def test_outcome_classes():
-    assert [outcome_of(v) for v in ("passed", "failed", "syntax_error", "error", "timeout", "memory", "killed")] == [
+    outcomes = [outcome_of(v) for v in ("passed", "failed", "syntax_error", "error", "timeout", "memory", "killed")]
+    assert outcomes == ["pass", "tests_fail", "does_not_parse", "runtime_error", "timeout", "memory", "runtime_error"]
+    assert [coderl_class(o) for o in outcomes] == [
         "pass", "tests_fail", "does_not_parse", "runtime_error", "runtime_error", "runtime_error", "runtime_error"]
 
 
@@ -62,6 +64,7 @@ def test_execute_classifies_each_candidate():
     assert set(results) == {"test/0", "test/1", "test/2"}  # no prediction: not run
     assert results["test/0"].outcomes == ["pass", "tests_fail", "runtime_error", "does_not_parse", "does_not_parse",
                                           "runtime_error"]
+    assert results["test/0"].tests_passed == [2, 1, 0, 0, 0, 0]  # "return lst0" passes `test([]) == []`
     assert results["test/0"].errors[2].startswith("IndexError")
     assert results["test/0"].errors[5].startswith("SystemExit")
     assert results["test/1"].outcomes == ["pass"]
@@ -71,7 +74,7 @@ def test_execute_classifies_each_candidate():
 def test_a_slow_test_file_times_out():
     slow = Problem("test/9", "slow", "def test():\n    import time\n    time.sleep(30)\n", ("test()",), ())
     (result,) = execute([slow], {"test/9": [slow.reference]}, HARNESS, workers=1, timeout=1)
-    assert result.outcomes == ["runtime_error"] and result.verdicts == ["timeout"]
+    assert result.outcomes == ["timeout"] and result.verdicts == ["timeout"] and result.tests_passed == [0]
 
 
 def test_summary_excludes_failing_references_and_breaks_down_by_label():
@@ -82,7 +85,9 @@ def test_summary_excludes_failing_references_and_breaks_down_by_label():
     assert summary["pass@1"] == pytest.approx(100 * (0.5 + 0 + 1) / 3, abs=0.01)
     assert summary["pass@2"] == pytest.approx(100 * 2 / 3, abs=0.01)
     assert "pass@5" not in summary  # needs 5 samples per problem
-    assert summary["outcomes"] == {"pass": 3, "tests_fail": 3, "runtime_error": 0, "does_not_parse": 0}
+    assert summary["outcomes"] == {"pass": 3, "tests_fail": 3, "runtime_error": 0, "timeout": 0, "memory": 0,
+                                   "does_not_parse": 0}
+    assert summary["coderl_outcomes"] == {"pass": 3, "tests_fail": 3, "runtime_error": 0, "does_not_parse": 0}
     assert summary["labels"]["list"] == {"total": 1, "pass@1": 50.0, "pass@2": 100.0}
     assert "numpy" in summary["labels"] and summary["labels"]["numpy"]["pass@1"] == 100.0
 
@@ -140,7 +145,8 @@ def test_execute_command_reports_pass_at_k_and_what_it_skipped(data_root, tmp_pa
     assert (summary["total"], summary["excluded"], summary["passed"], summary["missing"]) == (3, 1, 2, 1)
     assert summary["samples_per_problem"] == 1  # the fewest candidates any problem has
     assert (summary["unknown"], summary["malformed"]) == (1, 1)
-    assert summary["outcomes"] == {"pass": 2, "tests_fail": 1, "runtime_error": 0, "does_not_parse": 1}
+    assert summary["outcomes"] == {"pass": 2, "tests_fail": 1, "runtime_error": 0, "timeout": 0, "memory": 0,
+                                   "does_not_parse": 1}
     text = "\n".join(lines)
     assert "excluded: 1 problems" in text and "test/3" in text and "missing: 1" in text and "test/77" in text
     rows = [json.loads(line) for line in details.read_text().splitlines()]

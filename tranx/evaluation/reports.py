@@ -102,7 +102,8 @@ def execute_and_report(predictions, dataset: str, split: str, data_root, workers
         print(f"missing: {len(missing)} problems have no prediction (scored as failures): {_some(missing, str)}")
     results = execute(kept, read.candidates, harness, workers=workers, timeout=timeout)
     if details:
-        write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "verdicts": r.verdicts, "errors": r.errors}
+        write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "tests_passed": r.tests_passed,
+                               "verdicts": r.verdicts, "errors": r.errors}
                               for r in results])
     summary = {"dataset": dataset, "split": split, **summarize(problems, results, excluded),
                "unknown": len(read.unknown_ids), "duplicates": len(read.duplicate_ids),

@@ -8,9 +8,11 @@ passes. Here each candidate of a problem is one sandboxed program whose chunks a
 namespace seed is the program's ``setup``); the prefix modules are imported once per sandbox session and inherited
 by each forked program.
 
-Outcome classes (CodeRL's, the rewards RL will use): ``does_not_parse`` (no code, or code that Python cannot
-parse), ``runtime_error`` (an exception other than a failed assertion, a timeout, memory, killed),
-``tests_fail`` (an assertion failed) and ``pass``.
+Outcomes (what a reward can tell apart): ``pass``, ``tests_fail`` (an assertion failed), ``runtime_error`` (another
+exception, or killed by a signal), ``timeout`` (wall clock, test-file alarm or CPU limit), ``memory`` and
+``does_not_parse`` (no code, or code that Python cannot parse); ``coderl_class`` folds them into CodeRL's four
+(timeout and memory are runtime errors there). Each candidate also has the number of its test files that passed
+(``tests_passed``, of ``len(problem.tests)``), for a pass-ratio reward.
 """
 from __future__ import annotations
 
@@ -33,10 +35,11 @@ from tranx.errors import TranxError
 from tranx.io import write_json
 from tranx.execution.sandbox import Limits, Program, SandboxPool
 
-__all__ = ["OUTCOMES", "Problem", "ProblemResult", "execute", "load_problems", "outcome_of",
+__all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "ProblemResult", "execute", "load_problems", "outcome_of",
            "pass_at_k", "reference_failures", "summarize"]
 
-OUTCOMES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
+OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse")
+CODERL_CLASSES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
 _HARNESS_VERSION = 2
 
 
@@ -55,6 +58,7 @@ class ProblemResult:
     outcomes: list[str]  # one per candidate, from OUTCOMES
     verdicts: list[str] = field(default_factory=list)  # the sandbox verdict per candidate ("" if not run)
     errors: list[str] = field(default_factory=list)  # "ErrorType: message" per candidate ("" if none)
+    tests_passed: list[int] = field(default_factory=list)  # test files passed per candidate
 
     @property
     def passed(self) -> int:
@@ -78,14 +82,18 @@ def load_problems(task: str, split: str, data_root: str | os.PathLike | None = N
             for e in examples]
 
 
+_OUTCOME_OF = {"passed": "pass", "failed": "tests_fail", "syntax_error": "does_not_parse", "timeout": "timeout",
+               "memory": "memory"}
+
+
 def outcome_of(verdict: str) -> str:
-    if verdict == "passed":
-        return "pass"
-    if verdict == "failed":
-        return "tests_fail"
-    if verdict == "syntax_error":
-        return "does_not_parse"
-    return "runtime_error"
+    """The outcome of a sandbox verdict (`error`, `killed` and anything else: a runtime error)."""
+    return _OUTCOME_OF.get(verdict, "runtime_error")
+
+
+def coderl_class(outcome: str) -> str:
+    """CodeRL's four classes: a timeout or running out of memory is a runtime error there."""
+    return outcome if outcome in CODERL_CLASSES else "runtime_error"
 
 
 def _parses(code) -> bool:
@@ -122,6 +130,7 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
             index = len(result.outcomes)
             result.outcomes.append("does_not_parse")
             result.verdicts.append("")
+            result.tests_passed.append(0)
             if not _parses(code):
                 result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
             elif code in first:  # identical samples are run once (the tests are deterministic)
@@ -138,9 +147,11 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
     with bar:
         for (problem_id, indices), run in zip(slots, pool.map(jobs)):
             result = results[problem_id]
+            passed = sum(1 for chunk in run.chunks if chunk == "ok")
             for index in indices:
                 result.verdicts[index] = run.verdict
                 result.outcomes[index] = outcome_of(run.verdict)
+                result.tests_passed[index] = passed
                 if run.error_type:
                     result.errors[index] = f"{run.error_type}: {run.error_message}"[:300]
             bar.update(1)
@@ -225,6 +236,8 @@ def summarize(problems: Sequence[Problem], results: Sequence[ProblemResult], exc
         for outcome in r.outcomes:
             counts[outcome] += 1
     summary["outcomes"] = counts
+    summary["coderl_outcomes"] = {name: sum(n for o, n in counts.items() if coderl_class(o) == name)
+                                  for name in CODERL_CLASSES}
     labels: dict[str, list] = {}
     for p, r in rows:
         for label in p.labels:
