@@ -195,3 +195,12 @@ def test_dev_problems_are_the_held_out_training_rows():
     assert all(p.id in train_ids and p.tests for p in dev)
     with pytest.raises(TranxError, match="splits train, dev and test, not 'valid'"):
         load_problems("codeinsight", "valid")
+
+
+def test_a_problem_without_tests_is_excluded_not_a_vacuous_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANX_CACHE", str(tmp_path))
+    untested = Problem("test/8", "nothing to check", "def test():\n    return 1\n", (), ())
+    assert reference_failures([untested, ADD], HARNESS, workers=1) == {"test/8": "no unit tests"}
+    (result,) = execute([untested], {"test/8": [untested.reference]}, HARNESS, workers=1)
+    summary = summarize([untested, ADD], [result], {"test/8": "no unit tests"})
+    assert (summary["total"], summary["excluded"]) == (1, 1)

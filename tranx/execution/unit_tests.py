@@ -40,7 +40,7 @@ __all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "ProblemResu
 
 OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse")
 CODERL_CLASSES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
-_HARNESS_VERSION = 2
+_HARNESS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,8 @@ def _cache_folder() -> Path:
 
 def reference_failures(problems: Sequence[Problem], harness: TestHarness, *, workers: int | None = None, progress: bool | None = None,
                        use_cache: bool = True) -> dict[str, str]:
-    """{problem id: why its reference fails} in this environment (library drift, missing modules, ...).
+    """{problem id: why its reference fails} in this environment (library drift, missing modules, ...); a problem
+    without tests is listed too (nothing would check a candidate: a pass would be vacuous).
 
     The result is cached (``$TRANX_CACHE``, default ``~/.cache/tranx``) under a key made of the problems, the
     Python and library versions and the harness version, so a new environment re-checks."""
@@ -200,8 +201,10 @@ def reference_failures(problems: Sequence[Problem], harness: TestHarness, *, wor
             return json.loads(path.read_text(encoding="utf-8"))["failures"]
         except (ValueError, KeyError, OSError):
             pass  # a damaged cache file is recomputed
-    results = execute(problems, {p.id: [p.reference] for p in problems}, harness, workers=workers, progress=progress)
-    failures = {r.id: r.errors[0] or r.verdicts[0] for r in results if r.outcomes[0] != "pass"}
+    untested = {p.id: "no unit tests" for p in problems if not p.tests}
+    tested = [p for p in problems if p.tests]
+    results = execute(tested, {p.id: [p.reference] for p in tested}, harness, workers=workers, progress=progress)
+    failures = {**untested, **{r.id: r.errors[0] or r.verdicts[0] for r in results if r.outcomes[0] != "pass"}}
     try:
         write_json(path, {"python": sys.version.split()[0], "problems": len(problems), "failures": failures})
     except OSError:
