@@ -44,6 +44,7 @@ def test_pass_at_k_rejects_impossible_counts():
 
 def test_outcome_classes():
     outcomes = [outcome_of(v) for v in ("passed", "failed", "syntax_error", "error", "timeout", "memory", "killed")]
+    assert coderl_class("rejected") == "does_not_parse"  # the lowest class
     assert outcomes == ["pass", "tests_fail", "does_not_parse", "runtime_error", "timeout", "memory", "runtime_error"]
     assert [coderl_class(o) for o in outcomes] == [
         "pass", "tests_fail", "does_not_parse", "runtime_error", "runtime_error", "runtime_error", "runtime_error"]
@@ -63,10 +64,10 @@ def test_execute_classifies_each_candidate():
     results = {r.id: r for r in execute(PROBLEMS, candidates, HARNESS, workers=2, timeout=5)}
     assert set(results) == {"test/0", "test/1", "test/2"}  # no prediction: not run
     assert results["test/0"].outcomes == ["pass", "tests_fail", "runtime_error", "does_not_parse", "does_not_parse",
-                                          "runtime_error"]
+                                          "rejected"]  # leaving before the asserts is refused by the screen
     assert results["test/0"].tests_passed == [2, 1, 0, 0, 0, 0]  # "return lst0" passes `test([]) == []`
     assert results["test/0"].errors[2].startswith("IndexError")
-    assert results["test/0"].errors[5].startswith("SystemExit")
+    assert results["test/0"].errors[5] == "rejected: uses sys.exit"
     assert results["test/1"].outcomes == ["pass"]
     assert results["test/2"].outcomes == ["pass"]
 
@@ -86,7 +87,7 @@ def test_summary_excludes_failing_references_and_breaks_down_by_label():
     assert summary["pass@2"] == pytest.approx(100 * 2 / 3, abs=0.01)
     assert "pass@5" not in summary  # needs 5 samples per problem
     assert summary["outcomes"] == {"pass": 3, "tests_fail": 3, "runtime_error": 0, "timeout": 0, "memory": 0,
-                                   "does_not_parse": 0}
+                                   "does_not_parse": 0, "rejected": 0}
     assert summary["coderl_outcomes"] == {"pass": 3, "tests_fail": 3, "runtime_error": 0, "does_not_parse": 0}
     assert summary["labels"]["list"] == {"total": 1, "pass@1": 50.0, "pass@2": 100.0}
     assert "numpy" in summary["labels"] and summary["labels"]["numpy"]["pass@1"] == 100.0
@@ -146,7 +147,7 @@ def test_execute_command_reports_pass_at_k_and_what_it_skipped(data_root, tmp_pa
     assert summary["samples_per_problem"] == 1  # the fewest candidates any problem has
     assert (summary["unknown"], summary["malformed"]) == (1, 1)
     assert summary["outcomes"] == {"pass": 2, "tests_fail": 1, "runtime_error": 0, "timeout": 0, "memory": 0,
-                                   "does_not_parse": 1}
+                                   "does_not_parse": 1, "rejected": 0}
     text = "\n".join(lines)
     assert "excluded: 1 problems" in text and "test/3" in text and "missing: 1" in text and "test/77" in text
     rows = [json.loads(line) for line in details.read_text().splitlines()]
@@ -204,3 +205,39 @@ def test_a_problem_without_tests_is_excluded_not_a_vacuous_pass(tmp_path, monkey
     (result,) = execute([untested], {"test/8": [untested.reference]}, HARNESS, workers=1)
     summary = summarize([untested, ADD], [result], {"test/8": "no unit tests"})
     assert (summary["total"], summary["excluded"]) == (1, 1)
+
+
+ALWAYS_EQUAL = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+                "def test(lst0):\n    return Anything()\n")
+
+
+def test_an_always_equal_object_is_rejected_before_it_runs(monkeypatch):
+    """The exploit that passed `assert result == expected` is refused by the screen; innocent candidates beside it
+    keep their verdicts."""
+    ran = []
+    real_map = unit_tests.SandboxPool.map
+
+    def counting_map(self, programs):
+        programs = list(programs)
+        ran.extend(programs)
+        return real_map(self, programs)
+    monkeypatch.setattr(unit_tests.SandboxPool, "map", counting_map)
+    hostile = [ALWAYS_EQUAL, "import sys\ndef test(lst0):\n    sys.exit(0)\n",
+               "import os\ndef test(lst0):\n    os._exit(0)\n", "def test(lst0):\n    return __builtins__\n"]
+    (result,) = execute([ADD], {"test/0": [ADD.reference, *hostile, "def test(lst0):\n    return lst0\n"]},
+                        HARNESS, workers=1)
+    assert result.outcomes == ["pass", "rejected", "rejected", "rejected", "rejected", "tests_fail"]
+    assert result.errors[1:5] == ["rejected: defines __eq__", "rejected: uses sys.exit", "rejected: calls os._exit",
+                                  "rejected: uses __builtins__"]
+    assert len(ran) == 2  # only the innocent two ran
+
+
+def test_the_screen_lets_every_reference_through():
+    """No CodeInsight reference is refused, so the reference check's pass count cannot move."""
+    from preprocess.datasets import DataRootError, load_examples
+    from tranx.execution.screen import screen
+    try:
+        examples = load_examples("codeinsight", "test") + load_examples("codeinsight", "train")
+    except DataRootError:
+        pytest.skip("the shared CodeInsight data is not here")
+    assert [(e.id, screen(e.code)) for e in examples if screen(e.code)] == []

@@ -9,9 +9,11 @@ namespace seed is the program's ``setup``); the prefix modules are imported once
 by each forked program.
 
 Outcomes (what a reward can tell apart): ``pass``, ``tests_fail`` (an assertion failed), ``runtime_error`` (another
-exception, or killed by a signal), ``timeout`` (wall clock, test-file alarm or CPU limit), ``memory`` and
-``does_not_parse`` (no code, or code that Python cannot parse); ``coderl_class`` folds them into CodeRL's four
-(timeout and memory are runtime errors there). Each candidate also has the number of its test files that passed
+exception, or killed by a signal), ``timeout`` (wall clock, test-file alarm or CPU limit), ``memory``,
+``does_not_parse`` (no code, or code that Python cannot parse) and ``rejected`` (refused by the static screen,
+tranx.execution.screen, before running: it could forge its verdict); ``coderl_class`` folds them into CodeRL's
+four (timeout and memory are runtime errors there, and a rejected program gets the lowest class, with code that
+does not compile). Each candidate also has the number of its test files that passed
 (``tests_passed``, of ``len(problem.tests)``), for a pass-ratio reward.
 """
 from __future__ import annotations
@@ -34,11 +36,12 @@ from preprocess.tasks import TaskError, TestHarness, get_harness
 from tranx.errors import TranxError
 from tranx.io import write_json
 from tranx.execution.sandbox import Limits, Program, SandboxPool
+from tranx.execution.screen import screen
 
 __all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "ProblemResult", "execute", "load_problems", "outcome_of",
            "pass_at_k", "reference_failures", "summarize"]
 
-OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse")
+OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse", "rejected")
 CODERL_CLASSES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
 _HARNESS_VERSION = 3
 
@@ -92,7 +95,10 @@ def outcome_of(verdict: str) -> str:
 
 
 def coderl_class(outcome: str) -> str:
-    """CodeRL's four classes: a timeout or running out of memory is a runtime error there."""
+    """CodeRL's four classes: a timeout or running out of memory is a runtime error there; a rejected program
+    gets the lowest class."""
+    if outcome == "rejected":
+        return "does_not_parse"
     return outcome if outcome in CODERL_CLASSES else "runtime_error"
 
 
@@ -131,8 +137,13 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
             result.outcomes.append("does_not_parse")
             result.verdicts.append("")
             result.tests_passed.append(0)
-            if not _parses(code):
+            parses = _parses(code)
+            refused = screen(code) if parses else None
+            if not parses:
                 result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
+            elif refused is not None:
+                result.outcomes[index] = "rejected"
+                result.errors.append(f"rejected: {refused}")
             elif code in first:  # identical samples are run once (the tests are deterministic)
                 slots[first[code]][1].append(index)
                 result.errors.append("")

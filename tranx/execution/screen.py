@@ -1,0 +1,95 @@
+"""A static screen for candidate programs before they run: what could forge a verdict is rejected, with the reason.
+
+A reward is something a policy will exploit. A program that defines `__eq__` to return True passes every
+`assert result == expected`; one that reaches the interpreter's frames, builtins or garbage collector can patch
+the harness's assertion machinery; one that leaves early (`sys.exit`, `os._exit`) or signals its parent can cut
+the checks short or take others down. None of that is needed to solve a data-set problem, so `screen(code)`
+refuses it from the tree alone, before anything runs (outcome `rejected`). It is a first line, not the wall:
+the sandbox still contains whatever gets through (the trusted-execution issue).
+
+What is refused: defining the comparison / truth / hash protocol (`__eq__`, `__ne__`, `__hash__`, `__bool__`,
+`__instancecheck__`, ...); importing modules that reach the interpreter or the process (`gc`, `ctypes`, `inspect`,
+`signal`, `builtins`, `importlib`, `sys`'s frame functions, ...); the names `__builtins__`, `__import__`,
+`exit`, `quit`, `globals`, `breakpoint`; frame and code attributes (`f_back`, `f_globals`, `gi_frame`,
+`__code__`, `__globals__`, `__subclasses__`, ...); process exits, signals and raw file-descriptor calls
+(`sys.exit`, `os._exit`, `os.kill`, `os.write`, `os.dup2`, ...); rebinding `AssertionError`.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+__all__ = ["screen"]
+
+_PROTOCOL = {"__eq__", "__ne__", "__hash__", "__bool__", "__len__", "__instancecheck__", "__subclasscheck__",
+             "__getattribute__", "__class_getitem__", "__init_subclass__", "__del__"}
+_MODULES = {"gc", "ctypes", "inspect", "signal", "builtins", "importlib", "sys", "resource", "faulthandler",
+            "traceback", "threading", "multiprocessing", "subprocess", "pty", "atexit", "code", "codeop", "marshal",
+            "pickle", "socket", "mmap", "fcntl", "termios", "tracemalloc", "_thread", "posix", "pdb", "trace"}
+_MODULE_ALLOWED = {("sys", name) for name in ("maxsize", "float_info", "getrecursionlimit", "setrecursionlimit",
+                                               "version_info", "byteorder", "stdin", "stdout", "intern", "getsizeof")}
+_NAMES = {"__builtins__", "__import__", "exit", "quit", "globals", "breakpoint", "__loader__", "__spec__"}
+_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "gi_frame", "cr_frame", "ag_frame",
+               "tb_frame", "tb_next", "__code__", "__globals__", "__closure__", "__subclasses__", "__bases__",
+               "__mro__", "__dict__", "__class__", "__builtins__", "__self__", "__func__", "__reduce__",
+               "__reduce_ex__", "__setattr__", "__delattr__"}
+_OS_CALLS = {"_exit", "exit", "abort", "kill", "killpg", "write", "dup", "dup2", "fdopen", "fork", "forkpty",
+             "execv", "execve", "execvp", "execl", "execlp", "system", "popen", "spawnl", "spawnv", "setsid",
+             "setpgid", "setuid", "setgid", "chdir", "chroot", "remove", "unlink", "rmdir", "removedirs", "rename",
+             "replace", "truncate", "ftruncate", "chmod", "chown", "link", "symlink", "mkfifo", "mknod", "putenv",
+             "unsetenv", "pidfd_open", "ptrace", "sched_setaffinity", "nice"}
+
+
+def _reason(node: ast.AST) -> str | None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in _PROTOCOL:
+        return f"defines {node.name}"
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name.split(".")[0] in _MODULES and alias.name != "sys":
+                return f"imports {alias.name}"
+    if isinstance(node, ast.ImportFrom) and node.module:
+        root = node.module.split(".")[0]
+        if root in _MODULES and not all((root, a.name) in _MODULE_ALLOWED for a in node.names):
+            return f"imports from {node.module}"
+        if root == "os" and any(a.name in _OS_CALLS or a.name == "*" for a in node.names):
+            return f"imports {', '.join(a.name for a in node.names)} from os"
+    if isinstance(node, ast.Name):
+        if node.id in _NAMES:
+            return f"uses {node.id}"
+        if node.id == "AssertionError" and isinstance(node.ctx, (ast.Store, ast.Del)):
+            return "rebinds AssertionError"
+    if isinstance(node, ast.Attribute):
+        if node.attr in _ATTRIBUTES:
+            return f"reaches .{node.attr}"
+        if isinstance(node.value, ast.Name):
+            owner = node.value.id
+            if owner == "os" and node.attr in _OS_CALLS:
+                return f"calls os.{node.attr}"
+            if owner == "sys" and ("sys", node.attr) not in _MODULE_ALLOWED:
+                return f"uses sys.{node.attr}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+        target = node.args[0] if node.args else None
+        if isinstance(target, ast.Name) and target.id in ("__builtins__", "builtins", "sys", "os"):
+            return f"{node.func.id} on {target.id}"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open" and node.args:
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, int):
+            return "opens a file descriptor"
+    return None
+
+
+def screen(code: str) -> str | None:
+    """Why `code` is refused before running, or None. Code that does not parse is not screened (it is
+    `does_not_parse` on its own)."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in ast.walk(tree):
+        reason = _reason(node)
+        if reason is not None:
+            return reason
+    return None
