@@ -172,15 +172,21 @@ def test_execute_missing_predictions_file(data_root, tmp_path, capsys):
     assert status != 0 and "not found" in err and "nope.jsonl" in err
 
 
-def test_identical_candidates_run_once_and_share_the_outcome(monkeypatch):
-    ran = []
+@pytest.fixture
+def ran(monkeypatch) -> list:
+    """The programs the sandbox pool is given to run, in order."""
+    programs_run = []
     real_map = unit_tests.SandboxPool.map
 
     def counting_map(self, programs):
         programs = list(programs)
-        ran.extend(programs)
+        programs_run.extend(programs)
         return real_map(self, programs)
     monkeypatch.setattr(unit_tests.SandboxPool, "map", counting_map)
+    return programs_run
+
+
+def test_identical_candidates_run_once_and_share_the_outcome(ran):
     wrong = "def test(lst0):\n    return lst0\n"
     (result,) = execute([ADD], {"test/0": [wrong, ADD.reference, wrong, "", ADD.reference]}, HARNESS, workers=2)
     assert result.outcomes == ["tests_fail", "pass", "tests_fail", "does_not_parse", "pass"]
@@ -211,17 +217,9 @@ ALWAYS_EQUAL = ("class Anything:\n    def __eq__(self, other):\n        return T
                 "def test(lst0):\n    return Anything()\n")
 
 
-def test_an_always_equal_object_is_rejected_before_it_runs(monkeypatch):
+def test_an_always_equal_object_is_rejected_before_it_runs(ran):
     """The exploit that passed `assert result == expected` is refused by the screen; innocent candidates beside it
     keep their verdicts."""
-    ran = []
-    real_map = unit_tests.SandboxPool.map
-
-    def counting_map(self, programs):
-        programs = list(programs)
-        ran.extend(programs)
-        return real_map(self, programs)
-    monkeypatch.setattr(unit_tests.SandboxPool, "map", counting_map)
     hostile = [ALWAYS_EQUAL, "import sys\ndef test(lst0):\n    sys.exit(0)\n",
                "import os\ndef test(lst0):\n    os._exit(0)\n", "def test(lst0):\n    return __builtins__\n"]
     (result,) = execute([ADD], {"test/0": [ADD.reference, *hostile, "def test(lst0):\n    return lst0\n"]},
