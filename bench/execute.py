@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from tranx.io import atomic_write_text, write_json
+from tranx.io import atomic_write_text
+from tranx.provenance import describe_machine, write_result
 from tranx.execution.sandbox import Limits, Program, isolation, run_program, run_programs
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,8 +137,9 @@ def markdown(result: dict) -> list[str]:
         rows.append("")
     iso = result["isolation"]
     rows.append(f"Isolation: network namespace {iso['network']}, PID namespace {iso['pid_namespace']}, "
-                f"own user id {iso['drop_user']}. {result['machine']}.")
+                f"own user id {iso['drop_user']}. {describe_machine(result['provenance']['machine'])}.")
     return rows
+
 
 
 def main() -> None:
@@ -171,9 +171,8 @@ def main() -> None:
         else:
             result["reference_check"] = reference_agreement(args.split, args.data_root)
     result["isolation"] = {k: plan[k] for k in ("network", "pid_namespace", "drop_user")}
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(exist_ok=True)
-    write_json(RESULTS / f"{args.output}.json", result)
+    result = write_result(RESULTS / f"{args.output}.json", result)  # machine, command, commit
     rows = markdown(result)
     atomic_write_text(RESULTS / f"{args.output}.md", "\n".join(rows) + "\n")
     print("\n".join(rows))

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from preprocess.datasets import load_examples, to_parseable
-from tranx.io import atomic_write_text, write_json
+from tranx.io import atomic_write_text
+from tranx.provenance import describe_machine, write_result
 from tranx.languages import get_language
 from tranx.data.roundtrip import Snippet, run_roundtrip
 from tranx.grammar.transition import TransitionSystem, valid_actions
@@ -68,6 +67,7 @@ def stage_times(codes: list[str]) -> dict:
             "valid_actions_ns_per_step": round(valid_ns, 1)}
 
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=None)
@@ -93,10 +93,9 @@ def main() -> None:
         "stage_seconds_1_worker": stages["stage_seconds"],
         "valid_actions_ns_per_step": stages["valid_actions_ns_per_step"],
         "target": "whole Django corpus in < 10 s", "meets_target": min(runs.values()) < 10,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
     RESULTS.mkdir(exist_ok=True)
-    write_json(RESULTS / "roundtrip.json", result)
+    result = write_result(RESULTS / "roundtrip.json", result)  # machine, command, commit
     rows = [
         "| measure | 1 worker | 2 workers |", "|---|---|---|",
         f"| Django round trip (18,805 lines), s | {runs[1]:.2f} | {runs[2]:.2f} |",
@@ -105,7 +104,7 @@ def main() -> None:
         "", "| stage (1 worker) | seconds |", "|---|---|",
         *[f"| {k} | {v:.2f} |" for k, v in stages["stage_seconds"].items()],
         "", f"`valid_actions`: {stages['valid_actions_ns_per_step']:.0f} ns per step; "
-        f"{stages['actions']:,} actions ({stages['actions'] / n:.1f} per line). {result['machine']}.",
+        f"{stages['actions']:,} actions ({stages['actions'] / n:.1f} per line). {describe_machine(result['provenance']['machine'])}.",
     ]
     atomic_write_text(RESULTS / "roundtrip.md", "\n".join(rows) + "\n")
     print("\n".join(rows))

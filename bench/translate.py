@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -22,7 +20,8 @@ from pathlib import Path
 import torch
 
 from tranx.data.pipeline import split_examples
-from tranx.io import atomic_write_text, write_json
+from tranx.io import atomic_write_text
+from tranx.provenance import write_result
 from tranx.translator import Translator, set_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,10 +72,9 @@ def main() -> None:
     result = {"checkpoint": str(folder), "load_seconds": round(load_seconds, 2), "latency": latency,
               "batched": throughput, "test_intents": len(intents), "peak_rss_mb": round(peak_mb),
               "training": training, "threads": torch.get_num_threads(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "targets": {"beam_5_p50_ms": 50, "batched_greedy_intents_per_s": 100}}
     RESULTS.mkdir(exist_ok=True)
-    write_json(RESULTS / "translate.json", result)
+    result = write_result(RESULTS / "translate.json", result)  # machine, command, commit
     rows = ["| beam | p50 ms | p95 ms |", "|---|---|---|"]
     rows += [f"| {k.split('_')[1]} | {v['p50_ms']} | {v['p95_ms']} |" for k, v in latency.items()]
     rows += ["", f"Batched on CoNaLa test ({len(intents)} intents, batches of 64): greedy "

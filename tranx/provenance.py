@@ -74,6 +74,11 @@ def provenance(*, config: dict | None = None, data_folders: dict[str, str | os.P
     }
 
 
+def describe_machine(machine: dict) -> str:
+    """One line for a Markdown table's caption: `x86_64, 2 cores, Python 3.11.7`."""
+    return f"{machine['processor']}, {machine['cpu_count']} cores, Python {machine['python']}"
+
+
 def write_result(path: str | os.PathLike, payload: dict, **how) -> dict:
     """Write `payload` with its provenance (keyword arguments of `provenance`) to `path`; returns what was written."""
     out = {**payload, "provenance": provenance(**how)}
