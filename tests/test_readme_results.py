@@ -33,3 +33,13 @@ def test_reported_result_files_carry_provenance():
         assert provenance["data"] and all(len(h) == 64 for files in provenance["data"].values() for h in files.values())
         assert {"cpu_count", "torch_threads", "platform"} <= set(provenance["machine"])
         assert provenance["config"]["train"]["dataset"]
+
+
+def test_every_result_file_names_the_command_and_commit_that_wrote_it():
+    """No hand-made result file: each one under bench/results/ was written through tranx.provenance."""
+    missing = []
+    for path in sorted((ROOT / "bench" / "results").glob("*.json")):
+        provenance = json.loads(path.read_text(encoding="utf-8")).get("provenance") or {}
+        if not provenance.get("command") or len(provenance.get("commit") or "") != 40:
+            missing.append(path.name)
+    assert missing == []
