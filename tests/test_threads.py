@@ -38,11 +38,11 @@ def test_another_process_counts_and_our_own_work_does_not():
 
 def test_free_cores_are_the_usable_ones_less_the_busy_ones(monkeypatch):
     usable = threads.usable_cores()
-    monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
+    monkeypatch.setattr(threads, "busy_at_start", lambda: 0.0)
     assert threads.free_cores() == usable
-    monkeypatch.setattr(threads, "busy_cores", lambda: usable - 0.8)
+    monkeypatch.setattr(threads, "busy_at_start", lambda: usable - 0.8)
     assert threads.free_cores() == 1
-    monkeypatch.setattr(threads, "busy_cores", lambda: usable + 3.0)  # never fewer than one
+    monkeypatch.setattr(threads, "busy_at_start", lambda: usable + 3.0)  # never fewer than one
     assert threads.free_cores() == 1
 
 

@@ -13,6 +13,7 @@ for each made two-thread beam search three times slower (bench/results/load.md).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -51,9 +52,16 @@ def busy_cores(window_s: float = 0.1) -> float:
     return max(0.0, busy / total * cpus - ours)
 
 
+@functools.cache
+def busy_at_start() -> float:
+    """`busy_cores()` measured once per process (when tranx is imported): the wait policy and the thread count
+    are chosen from the same measurement, and start-up pays for it once."""
+    return busy_cores()
+
+
 def free_cores() -> int:
-    """Usable cores minus those other processes keep busy (at least 1)."""
-    return max(1, min(usable_cores(), round(usable_cores() - busy_cores())))
+    """Usable cores minus those other processes kept busy when tranx started (at least 1)."""
+    return max(1, min(usable_cores(), round(usable_cores() - busy_at_start())))
 
 
 def set_threads(threads: int | None = None) -> int:

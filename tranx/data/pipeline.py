@@ -29,7 +29,7 @@ from typing import Iterable
 from preprocess.datasets import RawExample
 from preprocess.splits import DROPPED_BEFORE_SPLIT, DEV_SEED, DEV_SIZES, SPLITS, split_examples
 from preprocess.substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
-from preprocess.tasks import TASKS, get_task
+from preprocess.tasks import get_task
 from preprocess.words import split_words
 
 from tranx.grammar.actions import action_to_json
@@ -39,14 +39,11 @@ from tranx.languages import get_language
 from tranx.grammar.transition import TransitionSystem
 
 __all__ = [
-    "DEV_SEED", "DEV_SIZES", "SKIP_REASONS", "TOKEN_CUTOFFS", "Example",
+    "DEV_SEED", "DEV_SIZES", "SKIP_REASONS", "Example",
     "PreprocessResult", "build_vocabs", "preprocess_dataset", "process_example", "read_examples", "split_examples",
     "write_preprocessed",
 ]
 
-#: Primitive-token frequency cutoffs of TranX (REFERENCE.md section 1), from the task table.
-TOKEN_CUTOFFS = {name: task.token_cutoff for name, task in TASKS.items()}
-INTENT_STYLES = {name: task.intent_style for name, task in TASKS.items()}
 SKIP_REASONS = ("code not parseable", "substitution failed", "no grammar tree", "round trip mismatch")
 
 
@@ -128,7 +125,7 @@ def process_example(raw: RawExample, split: str, *, substitution: bool = True, l
     """One raw example -> an :class:`Example` (with ``skip_reason`` set when a step fails; never raises on data)."""
     lang = get_language(language)
     system = system or TransitionSystem(lang.grammar)
-    canonical_intent, slots = canonicalize_intent(raw.intent, style=INTENT_STYLES[raw.dataset], enabled=substitution)
+    canonical_intent, slots = canonicalize_intent(raw.intent, style=get_task(raw.dataset).intent_style, enabled=substitution)
     words = split_words(canonical_intent)
     ex = Example(raw.id, raw.dataset, split, raw.intent, canonical_intent, [w.text for w in words],
                  [[w.start, w.end] for w in words], slots.to_list(), [], raw.code, None, [])
@@ -237,7 +234,7 @@ def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = Tru
     examples = {split: _process_all(rows, split, settings, workers) for split, rows in raw.items()}
     dropped = {reason: list(ids) for reason, ids in DROPPED_BEFORE_SPLIT.get(dataset, {}).items()}
     return PreprocessResult(dataset, {"substitution": substitution, "seed": seed, "language": language,
-                                      "intent_style": INTENT_STYLES[dataset]}, examples, dropped)
+                                      "intent_style": get_task(dataset).intent_style}, examples, dropped)
 
 
 def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cutoff: int | None = None,
@@ -245,7 +242,7 @@ def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cuto
     """Write ``<out>/vocab/`` from the training examples only; returns the sizes (also kept in ``result``)."""
     from tranx.data.vocab import IntentPieces, primitive_vocab, production_vocab
     train = result.kept("train")
-    cutoff = TOKEN_CUTOFFS[result.dataset] if token_cutoff is None else token_cutoff
+    cutoff = get_task(result.dataset).token_cutoff if token_cutoff is None else token_cutoff
     folder = Path(out) / "vocab"
     primitive = primitive_vocab((e.actions for e in train), cutoff=cutoff)
     productions = production_vocab(get_language(result.settings["language"]).grammar)

@@ -1,4 +1,4 @@
-"""Decode a data-set split with a `Translator` and score it with the official metrics.
+"""Decode a data-set split with a `Translator` (its scores: `tranx.evaluation.scoring.task_scores`).
 
 Decoding starts from the raw intent, exactly as a user's call would: no gold information reaches the
 model. An intent the translator rejects, or one without any parseable candidate, gets an empty
@@ -72,9 +72,3 @@ def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: 
                 row["error"] = rejected[e.id]
             rows.append(row)
     return rows
-
-
-def score(task, predictions: Sequence[str], references: Sequence[str]) -> dict:
-    """The task's official scores (`task`: a preprocess.tasks.Task or its name; see scoring.task_scores)."""
-    from tranx.evaluation.scoring import task_scores
-    return task_scores(task, predictions, references)

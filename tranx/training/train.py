@@ -30,7 +30,8 @@ from tranx.training.checkpoint import load_training_state, save_training_state
 from tranx.config import Config
 from tranx.data.examples import collate, tensorize
 from tranx.errors import TranxError
-from tranx.evaluation.evaluate import predict, score
+from tranx.evaluation.evaluate import predict
+from tranx.evaluation.scoring import task_scores
 from tranx.io import atomic_write_text, write_json
 from tranx.languages import get_language
 from tranx.nn.model import TranxModel, build_encoder
@@ -151,7 +152,7 @@ class Trainer:
     def evaluate(self) -> dict:
         translator = Translator(self.config, self.model, task=self.task)
         rows = predict(translator, self.dev, beam_size=self.config.train.eval_beam_size, progress=False)
-        return score(self.task, [r["prediction"] for r in rows], [e.code for e in self.dev])
+        return task_scores(self.task, [r["prediction"] for r in rows], [e.code for e in self.dev])
 
     # --- the loop ---------------------------------------------------------------------------------
     def train(self) -> dict:
