@@ -9,7 +9,16 @@ DATA_SPLITS := conala:train conala:test django:train django:dev django:test code
 
 .PHONY: install test demo smoke django bench roundtrip-stdlib clean
 
+# The sandbox's system packages (bubblewrap, libseccomp's bindings): installed when we are root with apt-get;
+# otherwise say what is missing (the sandbox then falls back to a weaker runner, loudly).
+SYSTEM_PACKAGES := bubblewrap python3-seccomp
+
 $(BIN)/.installed: pyproject.toml
+	@if command -v bwrap >/dev/null && ls /usr/lib/python3/dist-packages/seccomp*.so >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; }; \
+	else echo "WARNING: the sandbox needs the system packages $(SYSTEM_PACKAGES) (not root: install them yourself)"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

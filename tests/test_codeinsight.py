@@ -239,3 +239,38 @@ def test_the_screen_lets_every_reference_through():
     except DataRootError:
         pytest.skip("the shared CodeInsight data is not here")
     assert [(e.id, screen(e.code)) for e in examples if screen(e.code)] == []
+
+
+# Hostile candidates the static screen lets through: the sandbox's guard stops them at run time.
+SLIPS_PAST_THE_SCREEN = [
+    "def test(lst0):\n    name = '_' + '_eq__'\n    cls = type('Anything', (), {name: lambda s, o: True})\n"
+    "    return cls()\n",
+    "class Frame:\n    pass\nsetattr(Frame, 'eq'.join(['__', '__']), lambda s, o: True)\n"
+    "def test(lst0):\n    return Frame()\n",
+]
+
+
+@pytest.mark.parametrize("code", SLIPS_PAST_THE_SCREEN, ids=["type-call", "setattr-on-class"])
+def test_an_always_equal_object_past_the_screen_is_stopped_at_run_time(code):
+    from tranx.execution.screen import screen
+    assert screen(code) is None  # what this test is about
+    (result,) = execute([ADD], {"test/0": [ADD.reference, code]}, HARNESS, workers=1)
+    assert result.outcomes == ["pass", "rejected"], result
+    assert result.errors[1].startswith("Forged: an object of the program's own class") and "__eq__" in result.errors[1]
+    assert result.tests_passed == [2, 0]
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("import numpy as np\nnp.array_equal = lambda a, b: True", "patches np.array_equal"),
+    ("import pandas\nsetattr(pandas.DataFrame, 'equals', None)", "setattr on pandas.DataFrame"),
+    ("pd.DataFrame.equals = None", "patches pd.DataFrame.equals"),
+    ("from unittest import mock", "imports from unittest"),
+    ("setattr(pd, 'DataFrame', list)", "setattr on pd"),
+    ("from unittest.mock import ANY\ndef test(x):\n    return ANY", "imports from unittest.mock"),
+    ("class A:\n    __module__ = 'json'", "sets __module__"),
+    ("X = type('X', (), {'__eq__': None})", "names __eq__"),
+    ("__tranx_seen__ = id", "uses __tranx_seen__"),
+])
+def test_the_screen_refuses_patching_what_the_tests_compare_with(code, reason):
+    from tranx.execution.screen import screen
+    assert screen(code) == reason

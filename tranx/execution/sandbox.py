@@ -1,31 +1,29 @@
-"""Run untrusted programs (generated code) in a separate, limited process and return a structured verdict.
+"""Run untrusted programs (generated code) in a separate, contained process and return a structured verdict.
 
-Generated code never runs in our own process. Each run gets:
+Generated code never runs in our own process. Where bubblewrap is installed (Debian package ``bubblewrap``; see
+tranx.execution.bwrap) each *session* of programs runs in a sandbox built from nothing: new PID, network, IPC, UTS
+and cgroup namespaces; a read-only view of only ``/usr``, the interpreter and the installed packages; private,
+size-limited ``/tmp`` and ``/dev/shm``; a seccomp filter (tranx.execution.seccomp_filter: no ptrace, no sockets, no
+mounts or new namespaces, ...); and a cgroup that bounds the session's total memory and process count
+(tranx.execution.cgroups). Inside, a supervisor (sandbox_driver.py) runs the programs one at a time, each in a
+forked worker with its own unprivileged uid (when we are root), limits (CPU seconds, address space, processes, file
+size, open files, no core dumps), wall-clock timeout and optional per-chunk alarm; after each program it kills
+whatever the program left running and empties ``/tmp`` and ``/dev/shm``, so no program can change the verdict of
+another. ``isolation()`` *measures* what a sandboxed program can and cannot do here, with probes.
 
-* a fresh Python (``python -I``: no user site, no ``PYTHON*`` variables, no project folder on ``sys.path``);
-* a wall-clock timeout, after which the whole process group is killed, plus an optional per-chunk alarm;
-* resource limits: CPU seconds, address space (memory), process count, file size, open files, no core dumps;
-* a fresh temporary working directory (also ``HOME`` and ``TMPDIR``), removed afterwards;
-* a scrubbed environment (none of the parent's variables, so no secrets);
-* where the platform allows (``isolation()`` says what was found): its own network namespace (no network at
-  all, loopback included), its own PID namespace (it cannot see or signal other processes, and everything it
-  started dies with it), and, when we are root, an unprivileged user id of its own (it cannot write outside its
-  working directory except in world-writable places such as /tmp, nor signal our processes).
+Without bubblewrap (or with ``TRANX_SANDBOX=unshare``) sessions fall back, with a loud warning, to the older
+runner: ``unshare`` namespaces (network, PID) and ``setpriv`` to another uid when we are root; the program can
+then read the file system and write where that uid may. ``TRANX_SANDBOX=plain`` (or no ``unshare``) runs with the
+limits and a scrubbed environment only.
 
-What is not isolated: the file system is readable as for any unprivileged user; /tmp and /dev/shm are writable
-(bounded per file by the file-size limit); CPU is shared. On a platform without ``unshare`` (or where namespaces
-are refused) the program runs with the limits and the scrubbed environment only and ``isolation()`` reports
-``network: False``: it can then reach the network and signal processes of the same user.
-
-A *program* is a list of chunks executed in order in one namespace (a unit-test harness: prefix + solution + one test
-file per chunk). Programs run in *sessions*: one sandboxed Python imports the ``preload`` modules once, then runs
-the session's programs one after the other, each in a freshly forked process with its own working directory,
-output files, CPU and wall-clock limits; whatever a program leaves running is killed before the next starts.
-Programs of one session share its user id and namespaces (``SandboxPool`` runs sessions in parallel, each with
-its own user id). The limits in ``Limits`` are per program. Verdicts: ``passed`` (every chunk ran to its end), ``failed`` (an AssertionError),
-``error`` (another exception, ``sys.exit`` included, or the program left before its chunks were done),
-``timeout`` (wall clock, chunk alarm or CPU limit), ``memory`` (MemoryError), ``killed`` (ended by a signal),
-``syntax_error`` (a chunk does not compile). The first failing chunk decides.
+A *program* is a list of chunks executed in order in one namespace (a unit-test harness: prefix + solution per
+test file), after ``setup``; each chunk may have a trusted ``check`` (the test file) that runs after it with the
+harness's own builtins and a guard against forged values. Verdicts: ``passed`` (every chunk ran to its end),
+``failed`` (an AssertionError), ``error`` (another exception, ``sys.exit`` included, or the program left before its
+chunks were done), ``timeout`` (wall clock, chunk alarm or CPU limit), ``memory`` (MemoryError, or killed by the
+kernel for the session's memory), ``killed`` (ended by another signal), ``syntax_error`` (a chunk does not
+compile), ``forged`` (an object of the program's own class with comparison or truth methods reached a check). The
+first failing chunk decides.
 """
 from __future__ import annotations
 
@@ -41,22 +39,29 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-__all__ = ["VERDICTS", "Limits", "Program", "RunResult", "SandboxPool", "isolation", "run_program", "run_programs"]
+from tranx.execution import bwrap, cgroups
+from tranx.execution.probes import measure
+from tranx.execution.seccomp_filter import filter_bpf
 
-VERDICTS = ("passed", "failed", "error", "timeout", "memory", "killed", "syntax_error")
+__all__ = ["VERDICTS", "Limits", "Program", "RunResult", "SandboxPool", "backend", "isolation", "run_program",
+           "run_programs"]
+
+VERDICTS = ("passed", "failed", "error", "timeout", "memory", "killed", "syntax_error", "forged")
 _DRIVER = (Path(__file__).with_name("sandbox_driver.py")).read_text(encoding="utf-8")
 _KIND_TO_VERDICT = {"assertion": "failed", "timeout": "timeout", "memory": "memory", "error": "error",
-                    "syntax": "syntax_error"}
-#: Each pool slot runs as its own unprivileged user id (when we are root), so that one program's processes do
-#: not count against another's process limit.
+                    "syntax": "syntax_error", "forged": "forged"}
+#: Each pool slot runs its programs as its own unprivileged user id (when we are root).
 _UID_BASE = 61000
 _DRAIN_AFTER_EXIT_S = 0.5
 _PRELOAD_SECONDS = 60  # allowance for importing the preload modules once per session
+_SUPERVISOR_PROCESSES = 4  # bwrap, its child and the supervisor count against the session's process limit
+BACKENDS = ("bwrap", "unshare", "plain")
 
 
 @dataclass(frozen=True)
@@ -64,16 +69,20 @@ class Limits:
     timeout_s: float = 10.0  # wall clock for the whole program
     chunk_timeout_s: float | None = None  # alarm per chunk (e.g. 10 s per test file)
     cpu_s: int | None = None  # CPU seconds; default: the wall-clock timeout rounded up, plus one
-    memory_mb: int = 2048  # address space; pandas + scikit-learn import needs about 1 GiB of it
+    memory_mb: int = 2048  # address space per process; pandas + scikit-learn import needs about 1 GiB of it
+    session_memory_mb: int | None = None  # resident memory of a whole session (cgroup); default: memory_mb
     max_processes: int = 32
     max_file_mb: int = 16
     max_open_files: int = 256
+    tmp_mb: int = 64  # the private /tmp (working folder and home); /dev/shm gets a quarter of it
     output_bytes: int = 16384  # stdout and stderr are each truncated to this
 
     def __post_init__(self):
-        for name in ("timeout_s", "memory_mb", "max_processes", "max_file_mb", "output_bytes"):
+        for name in ("timeout_s", "memory_mb", "max_processes", "max_file_mb", "output_bytes", "tmp_mb"):
             if not getattr(self, name) or getattr(self, name) <= 0:
                 raise ValueError(f"sandbox limit {name} must be positive, got {getattr(self, name)!r}")
+        if self.session_memory_mb is not None and self.session_memory_mb <= 0:
+            raise ValueError(f"sandbox limit session_memory_mb must be positive, got {self.session_memory_mb!r}")
 
 
 @dataclass
@@ -95,31 +104,62 @@ class RunResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Program:
+    """Chunks run in order in one namespace, after ``setup``; ``checks[i]`` (trusted) runs right after chunk i."""
+    chunks: Sequence[str]
+    setup: str = ""
+    checks: Sequence[str] = ()
+
+
+# --- how sessions start --------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def isolation() -> dict:
-    """What this platform gives the sandbox, found once by trying (see the module docstring)."""
+def backend() -> dict:
+    """How sessions are started here: bubblewrap, else (loudly) the unshare runner, else plain processes."""
+    wanted = os.environ.get("TRANX_SANDBOX", "").strip().lower() or None
+    if wanted is not None and wanted not in BACKENDS:
+        raise RuntimeError(f"TRANX_SANDBOX={wanted!r} is not a sandbox backend; use one of {', '.join(BACKENDS)}")
+    root = os.geteuid() == 0
+    no_cgroup = cgroups.cgroup_unavailable()
+    plans, failures = [], []
+    if wanted in (None, "bwrap"):
+        if bwrap.bwrap_path() is None:
+            failures.append("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
+        else:
+            plans.append({"backend": "bwrap", "as_root": root, "drop_user": root, "cgroup": no_cgroup is None,
+                          "seccomp": filter_bpf() is not None})
     unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
-    drop_user = os.geteuid() == 0 and setpriv is not None
-    candidates = []
-    if unshare:
+    drop_user = root and setpriv is not None
+    if wanted in (None, "unshare") and unshare:
         ns = [unshare, "--pid", "--fork", "--kill-child", "--net", "--mount-proc"]
-        candidates.append((ns if drop_user else ns[:1] + ["--user", "--map-root-user"] + ns[1:], True))
-    candidates.append(([], False))
-    failures = []
-    for prefix, namespaces in candidates:
-        plan = {"prefix": prefix, "network": namespaces, "pid_namespace": namespaces, "drop_user": drop_user}
+        plans.append({"backend": "unshare", "prefix": ns if drop_user else ns[:1] + ["--user", "--map-root-user"]
+                      + ns[1:], "drop_user": drop_user, "cgroup": False, "seccomp": False})
+    if wanted in (None, "plain"):
+        plans.append({"backend": "plain", "prefix": [], "drop_user": drop_user, "cgroup": False, "seccomp": False})
+    for plan in plans:
         result = _session(plan, [Program(["import socket"])], "", Limits(timeout_s=20), slot=0)[0]
         if result.verdict == "passed":
+            if plan["backend"] != "bwrap" and wanted is None:
+                _warn_fallback(plan, failures)
             return plan
-        failures.append(f"{result.error_type}: {result.error_message} {result.stderr[-300:]}")
+        failures.append(f"{plan['backend']}: {result.error_type}: {result.error_message} {result.stderr[-300:]}")
     raise RuntimeError(f"the sandbox cannot start Python ({sys.executable}) on this machine: {failures}")
 
 
-@dataclass(frozen=True)
-class Program:
-    """Chunks run in order in one namespace, after ``setup`` (e.g. the imports a harness provides)."""
-    chunks: Sequence[str]
-    setup: str = ""
+def _warn_fallback(plan: dict, failures: list[str]) -> None:
+    message = (f"SANDBOX WEAKENED: falling back to the {plan['backend']} runner ({'; '.join(failures)}). "
+               "Programs can read the file system and write wherever their uid may; nothing bounds their total "
+               "memory. Install bubblewrap (and python3-seccomp) before trusting execution results as rewards.")
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    print(f"tranx: {message}", file=sys.stderr)
+
+
+@functools.lru_cache(maxsize=None)
+def isolation() -> dict:
+    """What a sandboxed program can and cannot do here, measured once with probes (tranx.execution.probes)."""
+    plan = backend()
+    measured = measure(plan, lambda source: _session(plan, [Program([source])], "", Limits(timeout_s=20), slot=0)[0])
+    return {"backend": plan["backend"], "drop_user": plan["drop_user"], **measured}
 
 
 def run_program(chunks: str | Sequence[str], *, setup: str = "", limits: Limits = Limits(), slot: int = 0
@@ -132,14 +172,11 @@ def run_program(chunks: str | Sequence[str], *, setup: str = "", limits: Limits 
 def run_programs(programs: Sequence[Program], *, preload: str = "", limits: Limits = Limits(), slot: int = 0
                  ) -> list[RunResult]:
     """Run programs one after the other in one sandbox session (see the module docstring)."""
-    return _session(isolation(), list(programs), preload, limits, slot)
+    return _session(backend(), list(programs), preload, limits, slot)
 
 
 class SandboxPool:
-    """Runs many programs, ``workers`` sessions in parallel (default: CPU count), ``batch`` programs per session.
-
-    Programs of one session run one at a time, each in a fresh forked process and working directory after the
-    session imported ``preload`` once; they share the session's user id and namespaces."""
+    """Runs many programs, ``workers`` sessions in parallel (default: CPU count), ``batch`` programs per session."""
 
     def __init__(self, workers: int | None = None, limits: Limits = Limits(), *, preload: str = "",
                  batch: int = 16):
@@ -164,7 +201,7 @@ class SandboxPool:
     def map(self, programs: Iterable[Program]) -> Iterator[RunResult]:
         """Results in input order."""
         programs = list(programs)
-        isolation()  # probe once, before the threads start
+        backend()  # probe once, before the threads start
         batches = [programs[i:i + self.batch] for i in range(0, len(programs), self.batch)]
         with ThreadPoolExecutor(self.workers) as executor:
             for results in executor.map(self._run, batches):
@@ -172,8 +209,8 @@ class SandboxPool:
 
 
 # --- one session ---------------------------------------------------------------------------------------------
-def _environment(workdir: str) -> dict:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+def _environment(home: str) -> dict:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -181,44 +218,80 @@ def _cpu_seconds(limits: Limits) -> int:
     return limits.cpu_s or int(limits.timeout_s) + 2
 
 
-def _set_limits(limits: Limits, session_cpu: int) -> None:
-    """Runs in the child between fork and exec: limits are inherited by everything it starts (each program's
-    worker lowers the CPU limit to its own share)."""
+def _program_rlimits(limits: Limits) -> dict:
     memory = limits.memory_mb * 2 ** 20
-    for name, value in ((resource.RLIMIT_CPU, (session_cpu, session_cpu + 1)), (resource.RLIMIT_AS, (memory, memory)),
-                        (resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes)),
-                        (resource.RLIMIT_FSIZE, (limits.max_file_mb * 2 ** 20,) * 2),
-                        (resource.RLIMIT_NOFILE, (limits.max_open_files,) * 2), (resource.RLIMIT_CORE, (0, 0))):
-        resource.setrlimit(name, value)
+    return {"RLIMIT_CPU": _cpu_seconds(limits), "RLIMIT_AS": memory, "RLIMIT_NPROC": limits.max_processes,
+            "RLIMIT_FSIZE": limits.max_file_mb * 2 ** 20, "RLIMIT_NOFILE": limits.max_open_files, "RLIMIT_CORE": 0}
 
 
-def _command(plan: dict, slot: int) -> list[str]:
-    command = list(plan["prefix"])
-    if plan["drop_user"]:
-        uid = str(_UID_BASE + slot)
-        command += [shutil.which("setpriv"), "--reuid", uid, "--regid", uid, "--clear-groups", "--"]
-    return command + [sys.executable, "-I", "-c", _DRIVER]
+def _start_child(limits: Limits, session_cpu: int, plan: dict, join: list[str]) -> None:
+    """Runs in the child between fork and exec; what it sets is inherited by the whole session."""
+    if join:
+        cgroups.join(join)
+    if os.geteuid() == 0:  # the supervisor is the last process the kernel's OOM killer may take
+        try:
+            with open("/proc/self/oom_score_adj", "w", encoding="ascii") as handle:
+                handle.write("-1000")
+        except OSError:
+            pass
+    resource.setrlimit(resource.RLIMIT_CPU, (session_cpu, session_cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if plan["backend"] != "bwrap":  # the older runners: the session inherits the program limits
+        for name, value in _program_rlimits(limits).items():
+            if name != "RLIMIT_CPU":
+                resource.setrlimit(getattr(resource, name), (value, value))
 
 
 def _session(plan: dict, programs: list[Program], preload: str, limits: Limits, slot: int) -> list[RunResult]:
     started = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="tranx-sandbox-")
-    report_read, report_write = os.pipe()
-    job = {"programs": [{"chunks": list(p.chunks), "setup": p.setup} for p in programs], "preload": preload,
-           "chunk_timeout": limits.chunk_timeout_s, "program_timeout": limits.timeout_s,
-           "cpu_seconds": _cpu_seconds(limits), "output_bytes": limits.output_bytes, "report_fd": report_write}
-    # The wall clock of the whole session: the preload, then each program's own limit.
+    uid = _UID_BASE + slot
     session_seconds = _PRELOAD_SECONDS + len(programs) * (limits.timeout_s + 1)
+    folders, cgroup, seccomp_fd = [], None, None
+    report_read, report_write = os.pipe()
+    job = {"programs": [{"chunks": list(p.chunks), "setup": p.setup, "checks": list(p.checks)} for p in programs],
+           "preload": preload, "chunk_timeout": limits.chunk_timeout_s, "program_timeout": limits.timeout_s,
+           "output_bytes": limits.output_bytes, "report_fd": report_write, "rlimits": _program_rlimits(limits)}
     try:
-        if plan["drop_user"]:
-            os.chown(workdir, _UID_BASE + slot, _UID_BASE + slot)
+        if plan["backend"] == "bwrap":
+            if plan["cgroup"]:
+                cgroup = cgroups.SessionCgroup(f"tranx-{os.getpid()}-{slot}-{threading.get_ident()}",
+                                               (limits.session_memory_mb or limits.memory_mb) << 20,
+                                               limits.max_processes + _SUPERVISOR_PROCESSES)
+            if plan["seccomp"]:
+                seccomp_fd = os.memfd_create("tranx-seccomp")
+                os.write(seccomp_fd, filter_bpf())
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            job.update(workdir="/tmp", private=bwrap.PRIVATE_FOLDER, wipe=list(bwrap.TMP_FOLDERS),
+                       worker_uid=uid if plan["as_root"] else None,
+                       oom_control=bwrap.OOM_CONTROL if cgroup else None)
+            command = bwrap.bwrap_command(as_root=plan["as_root"], tmp_bytes=limits.tmp_mb << 20,
+                                          shm_bytes=max(limits.tmp_mb // 4, 1) << 20, seccomp_fd=seccomp_fd,
+                                          oom_control=cgroup.oom_control if cgroup else None)
+            home = "/tmp"
+        else:
+            workdir, private = tempfile.mkdtemp(prefix="tranx-sandbox-"), tempfile.mkdtemp(prefix="tranx-supervisor-")
+            folders = [workdir, private]
+            if plan["drop_user"]:
+                for folder in folders:
+                    os.chown(folder, uid, uid)
+            job.update(workdir=workdir, private=private, wipe=[workdir], worker_uid=None, oom_control=None)
+            command = list(plan["prefix"])
+            if plan["drop_user"]:
+                command += [shutil.which("setpriv"), "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--"]
+            home = workdir
+        command += [sys.executable, "-I", "-c", _DRIVER]
+        passed_fds = (report_write,) + ((seccomp_fd,) if seccomp_fd is not None else ())
         try:
             process = subprocess.Popen(
-                _command(plan, slot), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=workdir, env=_environment(workdir), pass_fds=(report_write,), start_new_session=True,
-                preexec_fn=functools.partial(_set_limits, limits, int(session_seconds) + 1))
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=home if plan["backend"] != "bwrap" else "/", env=_environment(home), pass_fds=passed_fds,
+                start_new_session=True,
+                preexec_fn=functools.partial(_start_child, limits, int(session_seconds) + 1, plan,
+                                             cgroup.join_paths() if cgroup else []))
         finally:
             os.close(report_write)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         try:
             process.stdin.write(json.dumps(job).encode("utf-8"))
             process.stdin.close()
@@ -227,17 +300,20 @@ def _session(plan: dict, programs: list[Program], preload: str, limits: Limits, 
         report, stderr, session_timed_out = _collect(process, report_read, started + session_seconds)
     finally:
         os.close(report_read)
-        shutil.rmtree(workdir, ignore_errors=True)
-    records: dict[int, list[dict]] = {i: [] for i in range(len(programs))}
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        if cgroup is not None:
+            cgroup.close()
+    ends: dict[int, dict] = {}
     for line in report.decode("utf-8", "replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and record.get("program") in records:
-            records[record["program"]].append(record)
+        if isinstance(record, dict) and isinstance(record.get("program"), int):
+            ends.setdefault(record["program"], record)
     lost = "session timed out" if session_timed_out else f"sandbox session ended: {stderr[-300:]}"
-    return [_verdict(records[i], len(p.chunks), limits, lost) for i, p in enumerate(programs)]
+    return [_verdict(ends.get(i), len(p.chunks), limits, lost) for i, p in enumerate(programs)]
 
 
 def _collect(process: subprocess.Popen, report_fd: int, deadline: float) -> tuple[bytes, str, bool]:
@@ -285,12 +361,14 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _verdict(records: list[dict], n_chunks: int, limits: Limits, lost: str) -> RunResult:
+def _verdict(end: dict | None, n_chunks: int, limits: Limits, lost: str) -> RunResult:
+    if end is None:
+        return RunResult("killed", "SessionLost", lost)
+    records = end["records"]
     chunk_records = [r for r in records if "chunk" in r]
-    end = next((r for r in records if "exit" in r), None)
-    result = RunResult("error", chunks=[r["outcome"] for r in chunk_records])
-    if end is not None:
-        result.stdout, result.stderr, result.output_truncated = end["stdout"], end["stderr"], end["truncated"]
+    result = RunResult("error", chunks=[r["outcome"] if r["kind"] != "ok" else "ok" for r in chunk_records],
+                       stdout=end["stdout"], stderr=end["stderr"], output_truncated=end["truncated"],
+                       seconds=end["seconds"])
     setup = next((r["setup"] for r in records if "setup" in r), None)
     done = any(r.get("done") for r in records)
     syntax = next((r for r in chunk_records if r["kind"] == "syntax"), None)
@@ -300,12 +378,13 @@ def _verdict(records: list[dict], n_chunks: int, limits: Limits, lost: str) -> R
     elif syntax is not None:
         result.verdict, result.error_type, result.error_message = "syntax_error", syntax["outcome"], syntax["message"]
     elif failure is not None:
-        result.verdict = _KIND_TO_VERDICT[failure["kind"]]
+        result.verdict = _KIND_TO_VERDICT.get(failure["kind"], "error")
         result.error_type, result.error_message = failure["outcome"], failure["message"]
     elif done and len(chunk_records) == n_chunks:
         result.verdict = "passed"
-    elif end is None:
-        result.verdict, result.error_type, result.error_message = "killed", "SessionLost", lost
+    elif end.get("oom_killed"):  # a process of the program was killed for the session's memory
+        result.verdict, result.error_type = "memory", "SessionMemory"
+        result.error_message = f"the session's memory limit ({limits.session_memory_mb or limits.memory_mb} MiB)"
     elif end["timed_out"]:
         result.verdict, result.error_type = "timeout", "WallClock"
         result.error_message = f"no result within {limits.timeout_s:g} s"

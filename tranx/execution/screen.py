@@ -12,7 +12,10 @@ What is refused: defining the comparison / truth / hash protocol (`__eq__`, `__n
 `signal`, `builtins`, `importlib`, `sys`'s frame functions, ...); the names `__builtins__`, `__import__`,
 `exit`, `quit`, `globals`, `breakpoint`; frame and code attributes (`f_back`, `f_globals`, `gi_frame`,
 `__code__`, `__globals__`, `__subclasses__`, ...); process exits, signals and raw file-descriptor calls
-(`sys.exit`, `os._exit`, `os.kill`, `os.write`, `os.dup2`, ...); rebinding `AssertionError`.
+(`sys.exit`, `os._exit`, `os.kill`, `os.write`, `os.dup2`, ...); rebinding `AssertionError`; patching a module
+(`np.array_equal = ...`, `setattr(pd, ...)`: the tests compare through those functions); `unittest.mock` (its `ANY`
+equals everything); setting `__module__` or naming a protocol method in a string (a class made with `type()`);
+the sandbox guard's names (`__tranx...`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ _PROTOCOL = {"__eq__", "__ne__", "__hash__", "__bool__", "__len__", "__instancec
              "__getattribute__", "__class_getitem__", "__init_subclass__", "__del__"}
 _MODULES = {"gc", "ctypes", "inspect", "signal", "builtins", "importlib", "sys", "resource", "faulthandler",
             "traceback", "threading", "multiprocessing", "subprocess", "pty", "atexit", "code", "codeop", "marshal",
-            "pickle", "socket", "mmap", "fcntl", "termios", "tracemalloc", "_thread", "posix", "pdb", "trace"}
+            "pickle", "socket", "mmap", "fcntl", "termios", "tracemalloc", "_thread", "posix", "pdb", "trace",
+            "unittest.mock", "mock"}
+#: Module names a harness or the code itself binds; attributes of these are never assigned by a solution.
+_MODULE_NAMES = {"np", "pd", "numpy", "pandas", "math", "string", "datetime", "json", "itertools", "random",
+                 "functools", "collections", "sklearn", "bs4", "re", "os", "sys", "operator", "copy", "typing"}
 _MODULE_ALLOWED = {("sys", name) for name in ("maxsize", "float_info", "getrecursionlimit", "setrecursionlimit",
                                                "version_info", "byteorder", "stdin", "stdout", "intern", "getsizeof")}
 _NAMES = {"__builtins__", "__import__", "exit", "quit", "globals", "breakpoint", "__loader__", "__spec__"}
@@ -41,15 +48,41 @@ _OS_CALLS = {"_exit", "exit", "abort", "kill", "killpg", "write", "dup", "dup2",
              "unsetenv", "pidfd_open", "ptrace", "sched_setaffinity", "nice"}
 
 
-def _reason(node: ast.AST) -> str | None:
+def _imported_names(tree: ast.AST) -> set[str]:
+    names = set(_MODULE_NAMES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _root(node: ast.AST) -> str | None:
+    """`pd` for `pd.DataFrame.equals`."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _reason(node: ast.AST, modules: set[str]) -> str | None:
+    if isinstance(node, ast.Name) and node.id.startswith("__tranx"):
+        return f"uses {node.id}"
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+            node.value in _PROTOCOL or node.value == "__module__"):
+        return f"names {node.value}"
+    if isinstance(node, ast.Name) and node.id == "__module__" and isinstance(node.ctx, ast.Store):
+        return "sets __module__"
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)) and _root(node) in modules:
+        return f"patches {ast.unparse(node)}"
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in _PROTOCOL:
         return f"defines {node.name}"
     if isinstance(node, ast.Import):
         for alias in node.names:
-            if alias.name.split(".")[0] in _MODULES and alias.name != "sys":
+            if (alias.name.split(".")[0] in _MODULES or alias.name in _MODULES) and alias.name != "sys":
                 return f"imports {alias.name}"
     if isinstance(node, ast.ImportFrom) and node.module:
         root = node.module.split(".")[0]
+        if root == "unittest" and (node.module == "unittest.mock" or any(a.name == "mock" for a in node.names)):
+            return f"imports from {node.module}"
         if root in _MODULES and not all((root, a.name) in _MODULE_ALLOWED for a in node.names):
             return f"imports from {node.module}"
         if root == "os" and any(a.name in _OS_CALLS or a.name == "*" for a in node.names):
@@ -70,8 +103,8 @@ def _reason(node: ast.AST) -> str | None:
                 return f"uses sys.{node.attr}"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
         target = node.args[0] if node.args else None
-        if isinstance(target, ast.Name) and target.id in ("__builtins__", "builtins", "sys", "os"):
-            return f"{node.func.id} on {target.id}"
+        if target is not None and _root(target) in {"__builtins__", "builtins"} | modules:
+            return f"{node.func.id} on {ast.unparse(target)}"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open" and node.args:
         first = node.args[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, int):
@@ -88,8 +121,9 @@ def screen(code: str) -> str | None:
             tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    modules = _imported_names(tree)
     for node in ast.walk(tree):
-        reason = _reason(node)
+        reason = _reason(node, modules)
         if reason is not None:
             return reason
     return None

@@ -11,7 +11,8 @@ by each forked program.
 Outcomes (what a reward can tell apart): ``pass``, ``tests_fail`` (an assertion failed), ``runtime_error`` (another
 exception, or killed by a signal), ``timeout`` (wall clock, test-file alarm or CPU limit), ``memory``,
 ``does_not_parse`` (no code, or code that Python cannot parse) and ``rejected`` (refused by the static screen,
-tranx.execution.screen, before running: it could forge its verdict); ``coderl_class`` folds them into CodeRL's
+tranx.execution.screen, before running: it could forge its verdict; or stopped at run time when an object of its
+own class with comparison or truth methods reached a test's assertion, the sandbox's ``forged``); ``coderl_class`` folds them into CodeRL's
 four (timeout and memory are runtime errors there, and a rejected program gets the lowest class, with code that
 does not compile). Each candidate also has the number of its test files that passed
 (``tests_passed``, of ``len(problem.tests)``), for a pass-ratio reward.
@@ -35,6 +36,7 @@ from tqdm import tqdm
 from preprocess.tasks import TaskError, TestHarness, get_harness
 from tranx.errors import TranxError
 from tranx.io import write_json
+from tranx.execution.guard import guard_assertions
 from tranx.execution.sandbox import Limits, Program, SandboxPool
 from tranx.execution.screen import screen
 
@@ -43,7 +45,7 @@ __all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "ProblemResu
 
 OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse", "rejected")
 CODERL_CLASSES = ("pass", "tests_fail", "runtime_error", "does_not_parse")
-_HARNESS_VERSION = 3
+_HARNESS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def load_problems(task: str, split: str, data_root: str | os.PathLike | None = N
 
 
 _OUTCOME_OF = {"passed": "pass", "failed": "tests_fail", "syntax_error": "does_not_parse", "timeout": "timeout",
-               "memory": "memory"}
+               "memory": "memory", "forged": "rejected"}
 
 
 def outcome_of(verdict: str) -> str:
@@ -113,7 +115,10 @@ def _parses(code) -> bool:
 
 
 def _program(harness: TestHarness, problem: Problem, code: str) -> Program:
-    return Program([harness.prefix + "\n" + code + "\n" + test for test in problem.tests], setup=harness.setup)
+    """One chunk per test file: the candidate (after the prefix), then the test file as its trusted check, with
+    its assertions guarded (tranx.execution.guard)."""
+    return Program([harness.prefix + "\n" + code + "\n"] * len(problem.tests), setup=harness.setup,
+                   checks=[guard_assertions(test) for test in problem.tests])
 
 
 def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]], harness: TestHarness, *,
