@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from preprocess.datasets import DataRootError, resolve_data_root
 from tranx.execution import cgroups
 
 __all__ = ["measure"]
@@ -66,8 +67,11 @@ def _targets(scratch: Path) -> tuple[dict, dict]:
     os.chmod(scratch, 0o755)
     os.chmod(canary, 0o644)
     reads = {"world_readable_file": str(canary), "project": str(Path(__file__).resolve().parents[1] / "__init__.py")}
-    data_root = os.environ.get("TRANX_DATA_ROOT")
-    if data_root and os.path.isdir(data_root):
+    try:  # the data root the project reads (flag, environment, or the default beside the checkout)
+        data_root = resolve_data_root()
+    except DataRootError:
+        data_root = None
+    if data_root is not None:
         readme = next((str(p) for p in sorted(Path(data_root).rglob("README.md"))[:1]), None)
         if readme:
             reads["data"] = readme
