@@ -28,6 +28,7 @@ LAYERS = [
     ("translator", ["tranx.translator"]),
     ("evaluation", ["tranx.evaluation"]),
     ("training", ["tranx.training"]),
+    ("rl", ["tranx.rl"]),
     ("cli", ["tranx.cli"]),
 ]
 

@@ -121,6 +121,46 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_rl(args) -> int:
+    from tranx.rl.config import load_rl_config
+    from tranx.rl.trainer import RLTrainer, load_rl_run
+    if args.threads is not None and args.threads < 1:
+        raise TranxError(f"--threads must be at least 1, got {args.threads}")
+    if args.resume is not None:
+        if args.out is not None or args.args and not all("=" in a for a in args.args):
+            raise TranxError("--resume RUN2 continues RUN2 in place: give only KEY=VALUE overrides (e.g. rl.steps=400)")
+        base, config = load_rl_run(args.resume)
+        before = config.to_json()["rl"]
+        config = config.override(list(args.args))
+        changed = sorted(k for k, v in config.to_json()["rl"].items() if v != before[k])
+        fixed = [k for k in changed if k not in ("steps", "eval_every", "threads", "workers", "lr")]
+        if fixed:
+            raise TranxError(f"cannot change rl.{', rl.'.join(fixed)} when resuming {args.resume} (start a new run)")
+        if changed:
+            from tranx.io import write_json
+            meta = json.loads((Path(args.resume) / "rl.json").read_text(encoding="utf-8"))
+            write_json(Path(args.resume) / "rl.json", {**meta, **config.to_json()})
+        out = args.resume
+    else:
+        if len(args.args) < 2:
+            raise TranxError("give the supervised RUN and an RL CONFIG file (or --resume RUN2)")
+        if args.out is None:
+            raise TranxError("--out RUN2 is required (the RL run folder to write)")
+        base, config_path, overrides = args.args[0], args.args[1], args.args[2:]
+        config = load_rl_config(config_path, overrides)
+        out = args.out
+    if args.threads is not None:
+        config.threads = args.threads
+    summary = RLTrainer(base, config, out, resume=args.resume is not None).train()
+    print(json.dumps({"run": str(out), **summary}, ensure_ascii=False))
+    return 0
+
+
+def _cmd_critical(args) -> int:
+    from tranx.rl import critical
+    return critical.run(args)
+
+
 def _load_translator(path: str, threads: int | None):
     from tranx.translator import Translator, set_threads
     if threads is not None and threads < 1:
@@ -380,6 +420,35 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("runs", nargs="+", metavar="RUN", help="run folders (their best/) or checkpoint folders")
     en.add_argument("--out", required=True, help="the ensemble checkpoint folder to write")
     en.set_defaults(func=_cmd_ensemble)
+
+    rl = commands.add_parser(
+        "rl", help="fine-tune a trained run by RL on a checkable reward, with a (prioritized) KL to it",
+        usage="tranx rl RUN CONFIG [KEY=VALUE ...] --out RUN2 [--threads N]\n"
+              "       tranx rl --resume RUN2 [KEY=VALUE ...] [--threads N]")
+    rl.add_argument("args", nargs="*", metavar="ARG", help="the supervised run, the RL config file (configs/rl-*.json), "
+                    "then overrides such as rl.kl=standard rl.alpha=1 (with --resume: rl.steps, rl.eval_every, ...)")
+    rl.add_argument("--out", default=None, help="the RL run folder to write")
+    rl.add_argument("--resume", default=None, metavar="RUN2", help="continue RUN2 from its last/ checkpoint")
+    rl.add_argument("--threads", type=int, default=None, help="torch threads (default: the config's rl.threads)")
+    rl.set_defaults(func=_cmd_rl)
+
+    cr = commands.add_parser(
+        "critical", help="find the critical actions of a model: where changing the greedy action flips the outcome")
+    cr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
+    cr.add_argument("--dataset", default=None, help="the task whose problems and reward are used "
+                    "(default: the run's own)")
+    cr.add_argument("--split", default="dev", choices=("train", "dev", "test"))
+    cr.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
+    cr.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N problems")
+    cr.add_argument("--max-branches", type=int, default=4, help="least certain steps branched per program")
+    cr.add_argument("--alternatives", type=int, default=2, help="next-best actions tried at each branch point")
+    cr.add_argument("--certainty", default="entropy", choices=("entropy", "max_prob"))
+    cr.add_argument("--threshold", type=float, default=None,
+                    help="branch only at steps with certainty J below this (default: no bound)")
+    cr.add_argument("--out", default=None, metavar="REPORT.json", help="write the full report (every problem)")
+    cr.add_argument("--threads", type=int, default=None, help="torch threads (default: the free cores)")
+    cr.add_argument("--workers", type=int, default=1, help="sandbox workers for unit tests (default 1)")
+    cr.set_defaults(func=_cmd_critical)
 
     tr = commands.add_parser("translate", help="translate intents into code with a trained model")
     tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")

@@ -177,3 +177,23 @@ def canonical_scores(
         [tokenize_for_bleu_eval(r) for r in references],
     )
     return {"bleu": bleu, "exact_match": 100.0 * correct / n if n else 0.0, "n": n}
+
+
+def sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str], max_order: int = 4) -> float:
+    """Smoothed sentence BLEU (0-100) for a per-sample reward: add-one smoothing of the n-gram precisions for
+    n >= 2 (Lin & Och 2004; sacrebleu's ``add-k`` with k = 1), brevity penalty as in ``corpus_bleu``; 0.0 for an
+    empty hypothesis or no unigram match."""
+    if not hypothesis:
+        return 0.0
+    log_precision = 0.0
+    for n in range(1, max_order + 1):
+        hyp_counts, ref_counts = _ngram_counts(hypothesis, n), _ngram_counts(reference, n)
+        total = sum(hyp_counts.values())
+        matched = sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
+        if n > 1:
+            matched, total = matched + 1, total + 1
+        if matched == 0:
+            return 0.0
+        log_precision += math.log(matched / total) / max_order
+    brevity = 1.0 if len(hypothesis) >= len(reference) else math.exp(1.0 - len(reference) / len(hypothesis))
+    return 100.0 * brevity * math.exp(log_precision)

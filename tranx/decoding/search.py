@@ -204,12 +204,16 @@ def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, ma
     return [sorted(results, key=lambda r: -r.score) for results in finished]
 
 
-def greedy_search(model: Models, words: list[list[str]], *, max_steps: int = 150, encoder=None) -> list[Result]:
-    """The most probable valid action at each step; a Result with `complete=False` where the step limit came first."""
+def greedy_search(model: Models, words: list[list[str]], *, max_steps: int = 150, encoder=None,
+                  prefixes: Sequence[Sequence[int]] | None = None, trace: bool = False) -> list[Result]:
+    """The most probable valid action at each step; a Result with `complete=False` where the step limit came first.
+    `prefixes[i]`: action columns forced on intent i's first steps before greedy completion (a forced column the
+    grammar does not allow there ends that row with log_prob -inf); `trace`: keep per-step tensors."""
     def choose(distribution: ActionDistribution):
         log_prob, columns = distribution.argmax()
         return columns, log_prob, None
-    return [results[0] for results in _walk(_as_list(model), words, 1, choose, max_steps, encoder, False, False)]
+    return [results[0] for results in _walk(_as_list(model), words, 1, choose, max_steps, encoder, trace, False,
+                                            forced=prefixes)]
 
 
 def sample(model: Models, words: list[list[str]], *, num_samples: int = 1, max_steps: int = 150,
@@ -230,8 +234,9 @@ def sample(model: Models, words: list[list[str]], *, num_samples: int = 1, max_s
 
 
 def _walk(models: list[TranxModel], words, copies: int, choose, max_steps: int, encoder, keep_trace: bool,
-          grad: bool) -> list[list[Result]]:
-    """Extend every row by one chosen action per step; `copies` rows per intent."""
+          grad: bool, forced: Sequence[Sequence[int]] | None = None) -> list[list[Result]]:
+    """Extend every row by one chosen action per step; `copies` rows per intent; `forced[s]`: the columns of sample
+    s's first steps, taken instead of the chosen ones."""
     total_rows = len(words) * copies
     results: list[Result | None] = [None] * total_rows
     steps: list[tuple] = []  # per step: (sample id of each row, columns, log-probs, drawn log-probs, entropy, valid)
@@ -240,11 +245,13 @@ def _walk(models: list[TranxModel], words, copies: int, choose, max_steps: int, 
                      total_rows)
         sample_of = list(range(total_rows))
         totals = torch.zeros(total_rows)
-        for _ in range(max_steps):
+        for t in range(max_steps):
             if not len(rows):
                 break
             distribution = rows.step()
             columns, log_probs, drawn = choose(distribution)
+            if forced is not None:
+                columns, log_probs = _force(distribution, columns, log_probs, [forced[s] for s in sample_of], t)
             if keep_trace:
                 entropy, valid = distribution.entropy()
                 steps.append((torch.tensor(sample_of), columns, log_probs,
@@ -253,7 +260,7 @@ def _walk(models: list[TranxModel], words, copies: int, choose, max_steps: int, 
             new_totals = totals + log_probs.detach()
             live = [r for r in range(len(rows)) if ok[r]]
             for r in range(len(rows)):
-                if not ok[r]:  # no valid action (cannot happen under a well-formed grammar): a failed prefix
+                if not ok[r]:  # no valid action (a field no vocabulary token or intent word may fill): failed
                     results[sample_of[r]] = Result(rows.hypotheses[r], float("-inf"), float("-inf"), False)
             column_list = columns.tolist()
             done, kept = rows.advance(live, [column_list[r] for r in live])
@@ -268,6 +275,20 @@ def _walk(models: list[TranxModel], words, copies: int, choose, max_steps: int, 
         if keep_trace:
             _attach_traces(results, steps)
     return [results[e * copies:(e + 1) * copies] for e in range(len(words))]
+
+
+def _force(distribution: ActionDistribution, columns: torch.Tensor, log_probs: torch.Tensor,
+           prefixes: list[Sequence[int]], t: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace each row's chosen column by its prefix's column at step t (rows whose prefix is that long)."""
+    rows = [r for r, prefix in enumerate(prefixes) if t < len(prefix)]
+    if not rows:
+        return columns, log_probs
+    index = torch.tensor(rows, dtype=torch.long)
+    columns = columns.clone()
+    columns[index] = torch.tensor([prefixes[r][t] for r in rows], dtype=columns.dtype)
+    log_probs = log_probs.clone()
+    log_probs[index] = distribution.log_prob(columns)[index]
+    return columns, log_probs
 
 
 def _attach_traces(results: list[Result], steps: list[tuple]) -> None:

@@ -1,0 +1,145 @@
+"""The RL comparison table: arms (no KL, standard KL, prioritized KL, CE anchor) over seeds, from RL run folders.
+
+For each run (a `tranx rl` folder): the base model's dev score (step 0), the best and the final dev score, the
+step and cost (executed programs, seconds) of the best, the training reward at the start and the end, and the share
+of samples that were rejected (screened or forged) or produced no code: the reward-hacking watch. Per arm: mean and
+standard deviation over seeds. Sample efficiency: the executed programs (and seconds) each run needed to first reach
+the final dev score of the standard-KL arm (mean over its seeds), and the ratio to the standard-KL arm.
+Test numbers come from the result files `tranx eval --result` wrote for the seed chosen on dev (`--test ARM=FILE`).
+
+    python bench/rl_report.py --name codeinsight RUN2 [RUN2 ...] [--test prioritized=bench/results/...json ...]
+
+Writes bench/results/rl-NAME.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from tranx.io import atomic_write_text
+from tranx.provenance import describe_machine, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+ARMS = ("none", "standard", "prioritized", "ce_anchor")
+
+
+def arm_of(rl: dict) -> str:
+    if rl["ce_anchor"] > 0:
+        return "ce_anchor"
+    return rl["kl"]
+
+
+def read_run(folder: Path) -> dict:
+    meta = json.loads((folder / "rl.json").read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    train = [r for r in rows if r["type"] == "train"]
+    dev = [r for r in rows if r["type"] == "dev"]
+    if not dev:
+        raise SystemExit(f"{folder}: no dev evaluation yet")
+    best = max(dev, key=lambda r: (r["dev_score"], -r["step"]))
+    samples = sum(sum(r["outcomes"].values()) for r in train) or 1
+    head, tail = train[:10], train[-10:]
+    mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None
+    return {"run": str(folder), "arm": arm_of(meta["rl"]), "seed": meta["rl"]["seed"], "base": meta["base"],
+            "config": meta["rl"], "steps": dev[-1]["step"], "base_dev": dev[0]["dev_score"],
+            "best_dev": best["dev_score"], "best_step": best["step"], "final_dev": dev[-1]["dev_score"],
+            "executed": dev[-1]["executed"], "seconds": dev[-1]["seconds"],
+            "reward_first_10": mean([r["reward"] for r in head]), "reward_last_10": mean([r["reward"] for r in tail]),
+            "rejected_share": round(sum(r["rejected"] for r in train) / samples, 4),
+            "no_code_share": round(sum(r["no_code"] for r in train) / samples, 4),
+            "mean_kl_last_10": mean([r["kl"] for r in tail]),
+            "dev_curve": [(r["step"], r["dev_score"], r["executed"], r["seconds"]) for r in dev],
+            "probe_curve": [(r["step"], r.get("probe_probability")) for r in dev]}
+
+
+def reach(run: dict, target: float) -> dict | None:
+    """Cost of the first dev evaluation at or above `target`."""
+    for step, score, executed, seconds in run["dev_curve"]:
+        if score >= target:
+            return {"step": step, "executed": executed, "seconds": seconds}
+    return None
+
+
+def spread(values: list[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": round(statistics.fmean(values), 2),
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--name", required=True, help="the comparison's name: bench/results/rl-NAME.{json,md}")
+    parser.add_argument("--test", action="append", default=[], metavar="ARM=RESULT.json",
+                        help="the test result file of an arm (the seed chosen on dev)")
+    args = parser.parse_args()
+    runs = [read_run(folder) for folder in args.runs]
+    arms = {arm: [r for r in runs if r["arm"] == arm] for arm in ARMS if any(r["arm"] == arm for r in runs)}
+    standard = arms.get("standard", [])
+    target = statistics.fmean(r["final_dev"] for r in standard) if standard else None
+    for r in runs:
+        r["reaches_standard_final"] = reach(r, target) if target is not None else None
+    summary = {}
+    for arm, members in arms.items():
+        reached = [r["reaches_standard_final"] for r in members if r["reaches_standard_final"]]
+        summary[arm] = {"seeds": [r["seed"] for r in members], "best_dev": spread([r["best_dev"] for r in members]),
+                        "final_dev": spread([r["final_dev"] for r in members]),
+                        "base_dev": spread([r["base_dev"] for r in members]),
+                        "executed_to_standard_final": spread([x["executed"] for x in reached]),
+                        "seconds_to_standard_final": spread([x["seconds"] for x in reached]),
+                        "reached_standard_final": f"{len(reached)} of {len(members)}",
+                        "rejected_share": spread([100 * r["rejected_share"] for r in members]),
+                        "seconds": spread([r["seconds"] for r in members])}
+    base_cost = summary.get("standard", {}).get("executed_to_standard_final", {}).get("mean")
+    for arm, s in summary.items():
+        cost = s["executed_to_standard_final"]["mean"]
+        s["executed_ratio_to_standard"] = round(cost / base_cost, 3) if cost and base_cost else None
+    tests = {}
+    for item in args.test:
+        arm, _, file = item.partition("=")
+        result = json.loads(Path(file).read_text(encoding="utf-8"))
+        tests[arm] = {"file": file, "decoding": result["decoding"],
+                      **{k: v for k, v in result["execution"].items() if k.startswith("pass@") or k in ("passed", "total")}}
+    payload = {"name": args.name, "standard_final_dev_target": round(target, 2) if target is not None else None,
+               "arms": summary, "tests": tests, "runs": runs}
+    written = write_result(RESULTS / f"rl-{args.name}.json", payload)
+    atomic_write_text(RESULTS / f"rl-{args.name}.md", markdown(written))
+    print(markdown(written))
+
+
+def _ms(s: dict) -> str:
+    if s["mean"] is None:
+        return "-"
+    return f"{s['mean']} ± {s['std']}" if s["n"] > 1 else f"{s['mean']}"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"RL on {result['name']}: `{' '.join(result['provenance']['command'].split()[:3])} ...` "
+             f"(commit {result['provenance']['commit'][:8]}). Dev: greedy, mean ± std over seeds.", "",
+             "| arm | seeds | base dev | best dev | final dev | executed programs to reach standard KL's final dev "
+             "(ratio) | rejected samples % | minutes per run | test (seed chosen on dev) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for arm, s in result["arms"].items():
+        greedy, sampled = result["tests"].get(arm), result["tests"].get(f"{arm}-samples")
+        test_text = f"greedy pass@1 **{greedy['pass@1']}**" if greedy else "-"
+        if sampled:
+            test_text += f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items() if k.startswith("pass@"))
+        ratio = s["executed_ratio_to_standard"]
+        minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
+        lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | {_ms(s['final_dev'])} | "
+                     f"{_ms(s['executed_to_standard_final'])} ({s['reached_standard_final']} runs"
+                     f"{', ' + str(ratio) + 'x' if ratio else ''}) | {_ms(s['rejected_share'])} | {minutes:.1f} | "
+                     f"{test_text} |")
+    lines += ["", describe_machine(result["provenance"]["machine"])]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
