@@ -7,7 +7,7 @@ THREADS ?=
 THREADS_FLAG := $(if $(THREADS),--threads $(THREADS))
 DATA_SPLITS := conala:train conala:test django:train django:dev django:test codeinsight:train codeinsight:test
 
-.PHONY: install test demo smoke django bench roundtrip-stdlib clean
+.PHONY: install test demo smoke django rl bench roundtrip-stdlib clean
 
 # The sandbox's system packages (bubblewrap, libseccomp's bindings): installed when we are root with apt-get;
 # otherwise say what is missing (the sandbox then falls back to a weaker runner, loudly).
@@ -70,6 +70,16 @@ django: install
 	$(call train_once,configs/django.json,runs/django-s1)
 	$(BIN)/tranx eval runs/django-s1 --dataset django --split test --out bench/results/django-test.predictions.jsonl \
 		--result bench/results/django-test.json $(THREADS_FLAG)
+
+# RL on CodeInsight (README "RL fine-tuning"): the supervised CodeInsight run, its critical actions on 300 training
+# problems (the probe set), then the four arms over three seeds, two at a time (resumable), each arm's seed chosen
+# on dev decoded on test once, and the table bench/results/rl-codeinsight.{json,md,png}.
+CRITICAL := runs/critical-codeinsight-train300.json
+rl: install
+	$(call train_once,configs/codeinsight.json,runs/codeinsight)
+	@[ -f $(CRITICAL) ] || $(BIN)/tranx critical runs/codeinsight --split train --limit 300 --threads 1 --out $(CRITICAL)
+	$(BIN)/python bench/rl_arms.py runs/codeinsight --name codeinsight --seeds 1 2 3 --jobs 2 --test \
+		rl.probe=$(CRITICAL)
 
 bench: install
 	$(BIN)/python bench/roundtrip.py

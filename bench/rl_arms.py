@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--test", action="store_true", help="decode test with each arm's chosen seed")
     parser.add_argument("--samples", type=int, default=0, help="with --test: also N samples at T 0.6 (pass@k)")
     parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     folder = ROOT / "runs" / "rl" / args.name
     runs = {(arm, seed): folder / f"{arm}-s{seed}" for arm in args.arms for seed in args.seeds}
     todo = [(command(args.base, args.config, run, arm, seed, args.overrides), run)
@@ -82,15 +82,16 @@ def main() -> None:
     if args.test:
         config = json.loads((ROOT / args.config).read_text())["rl"]
         dataset = args.dataset or config.get("dataset") or "codeinsight"
-        for arm in args.arms:
-            run = chosen_seed([runs[(arm, s)] for s in args.seeds])
+        chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]) for arm in args.arms}
+        for arm, run in [("base", Path(args.base)), *chosen.items()]:
             stem = ROOT / "bench" / "results" / f"rl-{arm}-{args.name}-test"
             result = Path(f"{stem}.json")
             if not result.is_file():
-                execute = ["--execute", "--workers", str(args.workers)] if dataset == "codeinsight" else []
-                subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", "--beam-size", "1",
-                                "--out", f"{stem}.predictions.jsonl", "--result", str(result), "--threads", "1",
-                                *execute], check=True, cwd=ROOT)
+                # greedy with unit tests (pass@1), else the run's own beam, as the supervised numbers were decoded
+                how = ["--beam-size", "1", "--execute", "--workers", str(args.workers)] if dataset == "codeinsight" else []
+                subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", *how,
+                                "--out", f"{stem}.predictions.jsonl", "--result", str(result), "--threads", "1"],
+                               check=True, cwd=ROOT)
             tests += ["--test", f"{arm}={result.relative_to(ROOT)}"]
             sampled = Path(f"{stem}-samples.json")
             if args.samples and dataset == "codeinsight" and not sampled.is_file():

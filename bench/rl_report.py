@@ -111,7 +111,37 @@ def main() -> None:
                "arms": summary, "tests": tests, "runs": runs}
     written = write_result(RESULTS / f"rl-{args.name}.json", payload)
     atomic_write_text(RESULTS / f"rl-{args.name}.md", markdown(written))
+    plot(written, RESULTS / f"rl-{args.name}.png")
     print(markdown(written))
+
+
+def plot(result: dict, path: Path) -> None:
+    """Dev score against executed programs, and the probability of the probe set's correct critical actions
+    against steps (the paper's Fig. 4), one line per run, coloured by arm."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    colours = {"none": "tab:gray", "standard": "tab:blue", "prioritized": "tab:red", "ce_anchor": "tab:green"}
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    seen = set()
+    for run in result["runs"]:
+        label = run["arm"] if run["arm"] not in seen else None
+        seen.add(run["arm"])
+        curve = run["dev_curve"]
+        left.plot([c[2] for c in curve], [c[1] for c in curve], marker="o", color=colours[run["arm"]], label=label)
+        probes = [(step, p) for step, p in run["probe_curve"] if p is not None]
+        if probes:
+            right.plot([s for s, _ in probes], [p for _, p in probes], marker="x", color=colours[run["arm"]], label=label)
+    left.set(xlabel="programs executed", ylabel="dev score (greedy)", title=f"{result['name']}: dev")
+    left.legend()
+    right.set(xlabel="step", ylabel="mean p(correct critical action)", title="probe set")
+    if right.lines:
+        right.legend()
+    figure.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
+    tmp.replace(path)
 
 
 def _ms(s: dict) -> str:
@@ -126,6 +156,9 @@ def markdown(result: dict) -> str:
              "| arm | seeds | base dev | best dev | final dev | executed programs to reach standard KL's final dev "
              "(ratio) | rejected samples % | minutes per run | test (seed chosen on dev) |",
              "|---|---|---|---|---|---|---|---|---|"]
+    base = result["tests"].get("base")
+    if base:
+        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | greedy pass@1 **{base['pass@1']}** |")
     for arm, s in result["arms"].items():
         greedy, sampled = result["tests"].get(arm), result["tests"].get(f"{arm}-samples")
         test_text = f"greedy pass@1 **{greedy['pass@1']}**" if greedy else "-"

@@ -8,7 +8,9 @@ import pytest
 from tranx.config import Config, load_config
 from tranx.errors import TranxError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
+CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.json")
+                 if not p.name.startswith("rl-"))
+RL_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("rl-*.json"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -16,6 +18,13 @@ def test_shipped_configs_load(path):
     config = load_config(path)
     assert Config.from_json(json.loads(json.dumps(config.to_json()))) == config
     assert config.train.dataset in ("conala", "django", "codeinsight")
+
+
+@pytest.mark.parametrize("path", RL_CONFIGS, ids=lambda p: p.name)
+def test_shipped_rl_configs_load(path):
+    from tranx.rl.config import RLConfig, load_rl_config
+    config = load_rl_config(path)
+    assert RLConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
 
 
 def test_overrides_known_answers():

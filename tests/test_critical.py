@@ -251,7 +251,8 @@ def test_command(setup, tmp_path, capsys):
     full = json.loads(out.read_text())
     assert "problems" not in summary and len(full["problems"]) == summary["problems_analysed"] == 3
     assert summary["reward"] == "exact_match" and summary["dataset"] == "conala" and summary["split"] == "dev"
-    assert {k: v for k, v in full.items() if k != "problems"} == summary
+    assert {k: v for k, v in full.items() if k not in ("problems", "provenance")} == summary
+    assert full["provenance"]["command"] and "conala" in full["provenance"]["data"]
     with pytest.raises(TranxError, match="unknown task"):
         critical.run(parser.parse_args(["critical", str(tmp_path / "run"), "--dataset", "nope"]))
     with pytest.raises(TranxError, match="not found"):

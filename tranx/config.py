@@ -148,12 +148,16 @@ def _check_type(key: str, value: Any, hint, source: str) -> Any:
     raise TranxError(f"{source}: '{key}' must be {names}, got {value!r}")
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
+def read_config_file(path: str | os.PathLike, what: str = "config") -> dict:
+    """The JSON object of a config file; a missing file or bad JSON is a TranxError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise TranxError(f"config file not found: {path}")
+        raise TranxError(f"{what} file not found: {path}")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TranxError(f"{path}: not valid JSON: {exc}") from None
-    return Config.from_json(obj, source=str(path)).override(list(overrides))
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
+    return Config.from_json(read_config_file(path), source=str(path)).override(list(overrides))

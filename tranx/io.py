@@ -54,3 +54,25 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or None when matplotlib is not installed (plots are extras)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_figure(figure, path: str | os.PathLike, dpi: int = 80) -> None:
+    """Write a matplotlib figure as PNG atomically (a temporary file renamed into place) and close it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    figure.savefig(tmp, format="png", dpi=dpi)
+    figure.clf()
+    import matplotlib.pyplot as plt
+    plt.close(figure)
+    tmp.replace(path)

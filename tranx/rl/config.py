@@ -6,12 +6,11 @@ Defaults are a start for an LSTM decoder on a 2-core CPU (the paper's GPT-2 used
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import get_type_hints
 
-from tranx.config import _check_type, _parse_value
+from tranx.config import _check_type, _parse_value, read_config_file
 from tranx.errors import TranxError
 
 REWARDS = ("unit_tests", "pass_ratio", "exact_match", "bleu")
@@ -98,11 +97,4 @@ class RLConfig:
 
 
 def load_rl_config(path: str | Path, overrides: list[str] = ()) -> RLConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise TranxError(f"RL config file not found: {path}")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TranxError(f"{path}: not valid JSON: {exc}") from None
-    return RLConfig.from_json(obj, source=str(path)).override(list(overrides))
+    return RLConfig.from_json(read_config_file(path, "RL config"), source=str(path)).override(list(overrides))

@@ -35,7 +35,7 @@ from tranx.data.examples import collate, tensorize
 from tranx.decoding.search import greedy_search
 from tranx.errors import TranxError
 from tranx.grammar.actions import ApplyRule, GenToken
-from tranx.io import write_json
+from tranx.provenance import write_result
 from tranx.nn.distribution import VALID, ActionDistribution
 from tranx.rl.kl import certainty as certainty_of
 from tranx.rl.problems import load_rl_problems
@@ -245,7 +245,9 @@ def run(args) -> int:
               **analyse(translator, problems, build_reward(reward_name, task, workers=args.workers),
                         max_branches=args.max_branches, alternatives=args.alternatives, certainty=args.certainty,
                         threshold=args.threshold)}
-    if args.out is not None:
-        write_json(args.out, report)
+    if args.out is not None:  # with its provenance: a report can be a result file under bench/results/
+        from preprocess.datasets import resolve_data_root
+        write_result(args.out, report, config=translator.config.to_json(),
+                     data_folders={task.name: resolve_data_root(args.data_root, task.name) / task.name})
     print(json.dumps({k: v for k, v in report.items() if k != "problems"}, ensure_ascii=False))
     return 0

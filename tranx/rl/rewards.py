@@ -68,43 +68,37 @@ class UnitTestReward:
         return Scored(reward, outcome, outcome == "pass")
 
 
-class ExactMatchReward:
+class _PerCandidate:
+    """A reward computed from each candidate and its reference alone (no execution)."""
+
+    executed = 0
+
+    def __init__(self, task: Task):
+        self.task = task
+
+    def __call__(self, problems, candidates) -> list[list[Scored]]:
+        return [[self.score(problem, code) if code else Scored(0.0, "no_code", False) for code in codes]
+                for problem, codes in zip(problems, candidates)]
+
+    def score(self, problem: Problem, code: str) -> Scored:
+        raise NotImplementedError
+
+
+class ExactMatchReward(_PerCandidate):
     """1 when the candidate equals the reference under the task's exact-match comparison, else 0."""
 
-    def __init__(self, task: Task):
-        self.task = task
-        self.executed = 0
-
-    def __call__(self, problems, candidates) -> list[list[Scored]]:
-        out = []
-        for problem, codes in zip(problems, candidates):
-            row = []
-            for code in codes:
-                hit = bool(code) and task_scores(self.task, [code], [problem.reference])["exact_match"] == 100.0
-                row.append(Scored(float(hit), "match" if hit else ("no_match" if code else "no_code"), hit))
-            out.append(row)
-        return out
+    def score(self, problem: Problem, code: str) -> Scored:
+        hit = task_scores(self.task, [code], [problem.reference])["exact_match"] == 100.0
+        return Scored(float(hit), "match" if hit else "no_match", hit)
 
 
-class BleuReward:
+class BleuReward(_PerCandidate):
     """Smoothed sentence BLEU on the official tokens, scaled to 0..1; an exact token match counts as success."""
 
-    def __init__(self, task: Task):
-        self.task = task
-        self.executed = 0
-
-    def __call__(self, problems, candidates) -> list[list[Scored]]:
-        out = []
-        for problem, codes in zip(problems, candidates):
-            reference = tokenize_for_bleu_eval(problem.reference)
-            row = []
-            for code in codes:
-                tokens = tokenize_for_bleu_eval(code) if code else []
-                hit = bool(tokens) and tokens == reference
-                row.append(Scored(sentence_bleu(tokens, reference) / 100.0,
-                                  "match" if hit else ("no_match" if code else "no_code"), hit))
-            out.append(row)
-        return out
+    def score(self, problem: Problem, code: str) -> Scored:
+        tokens, reference = tokenize_for_bleu_eval(code), tokenize_for_bleu_eval(problem.reference)
+        hit = bool(tokens) and tokens == reference
+        return Scored(sentence_bleu(tokens, reference) / 100.0, "match" if hit else "no_match", hit)
 
 
 def build_reward(name: str, task: Task, *, workers: int = 1):

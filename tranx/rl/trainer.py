@@ -31,13 +31,14 @@ from preprocess.words import model_words
 from tranx.data.examples import collate, tensorize
 from tranx.errors import TranxError
 from tranx.evaluation.scoring import task_scores
-from tranx.io import atomic_folder, atomic_write_text, write_json
+from tranx.io import atomic_folder, pyplot, save_figure, write_json
 from tranx.rl.config import RLConfig
 from tranx.rl.objective import rl_loss
 from tranx.rl.problems import load_rl_problems
 from tranx.rl.rewards import build_reward
 from tranx.rl.rollout import actions_from_columns, leave_one_out, prepare, roll_out
 from tranx.threads import set_threads
+from tranx.training.checkpoint import optimizer_state, read_metrics, restore_optimizer, truncate_log
 from tranx.translator import Translator
 
 RL_FORMAT = "tranx-rl-run"
@@ -78,6 +79,7 @@ class RLTrainer:
         parameters = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(parameters, lr=c.lr)
         self.generator = torch.Generator().manual_seed(c.seed)
+        self._orders: dict[int, list[int]] = {}  # the shuffled problem order of the current epoch
         self.state = {"step": 0, "best": None, "best_step": None, "seconds": 0.0, "executed": 0}
         if resume:
             self._load_last()
@@ -121,9 +123,11 @@ class RLTrainer:
         out = []
         for position in range(step * size, (step + 1) * size):
             epoch, index = divmod(position, n)
-            order = list(range(n))
-            random.Random(self.config.seed * 100_003 + epoch).shuffle(order)
-            out.append(self.train_problems[order[index]])
+            if epoch not in self._orders:
+                order = list(range(n))
+                random.Random(self.config.seed * 100_003 + epoch).shuffle(order)
+                self._orders = {epoch: order}
+            out.append(self.train_problems[self._orders[epoch][index]])
         return out
 
     def train(self) -> dict:
@@ -202,15 +206,18 @@ class RLTrainer:
         scores = task_scores(self.task, codes, [p.reference for p in self.dev_problems])
         return scores[self.task.selection_metric], reward
 
-    def probe_probability(self) -> float | None:
+    def probe_probability(self, chunk: int = 32) -> float | None:
         """Mean probability the policy gives the correct action at the critical points of the probe set."""
         if not self.probes:
             return None
+        total = 0.0
         with torch.no_grad():
-            batch = collate(self.probes)
-            log_probs = self.policy.teacher_forced(batch, self.encoder)[0].log_prob(batch.target.clamp(min=0))
-            last = batch.step_mask.sum(1) - 1
-            return float(log_probs[torch.arange(len(self.probes)), last].exp().mean())
+            for start in range(0, len(self.probes), chunk):
+                batch = collate(self.probes[start:start + chunk])
+                log_probs = self.policy.teacher_forced(batch, self.encoder)[0].log_prob(batch.target.clamp(min=0))
+                last = batch.step_mask.sum(1) - 1
+                total += float(log_probs[torch.arange(len(last)), last].exp().sum())
+        return total / len(self.probes)
 
     def _evaluate(self, started: float) -> None:
         state = self.state
@@ -234,19 +241,12 @@ class RLTrainer:
         with atomic_folder(self.run / "last") as tmp:
             weights = {k: v.detach().contiguous() for k, v in self.policy.decoder.state_dict().items()}
             save_file(weights, os.fspath(tmp / "decoder.safetensors"))
-            optimizer = self.optimizer.state_dict()
-            tensors = {"rng.torch": torch.get_rng_state(), "rng.sampler": self.generator.get_state()}
-            scalars = {}
-            for index, values in optimizer["state"].items():
-                for name, value in values.items():
-                    if torch.is_tensor(value):
-                        tensors[f"optimizer.{index}.{name}"] = value.detach().contiguous()
-                    else:
-                        scalars.setdefault(str(index), {})[name] = value
+            tensors, optimizer = optimizer_state(self.optimizer)
+            tensors.update({"rng.torch": torch.get_rng_state(), "rng.sampler": self.generator.get_state()})
             save_file(tensors, os.fspath(tmp / "state.safetensors"))
             cache = [[k[0], k[1], *v] for k, v in getattr(self.reward, "cache", {}).items()]
-            (tmp / "state.json").write_text(json.dumps({"progress": self.state, "param_groups": optimizer["param_groups"],
-                                                        "scalars": scalars, "verdicts": cache}), encoding="utf-8")
+            (tmp / "state.json").write_text(json.dumps({"progress": self.state, **optimizer, "verdicts": cache}),
+                                            encoding="utf-8")
 
     def _load_last(self) -> None:
         from safetensors.torch import load_file
@@ -257,14 +257,7 @@ class RLTrainer:
             tensors = load_file(os.fspath(folder / "state.safetensors"))
         except (OSError, ValueError, RuntimeError) as exc:
             raise TranxError(f"cannot resume from {folder}: {str(exc).splitlines()[0]}") from None
-        optimizer: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, index, name = key.split(".", 2)
-                optimizer.setdefault(int(index), {})[name] = value
-        for index, values in meta["scalars"].items():
-            optimizer.setdefault(int(index), {}).update(values)
-        self.optimizer.load_state_dict({"state": optimizer, "param_groups": meta["param_groups"]})
+        restore_optimizer(self.optimizer, tensors, meta)
         for group in self.optimizer.param_groups:  # a changed rl.lr applies from here on
             group["lr"] = self.config.lr
         torch.set_rng_state(tensors["rng.torch"])
@@ -272,11 +265,7 @@ class RLTrainer:
         self.state = meta["progress"]
         if hasattr(self.reward, "cache"):
             self.reward.cache.update({(p, code): (outcome, passed) for p, code, outcome, passed in meta["verdicts"]})
-        path = self.run / "metrics.jsonl"
-        if path.is_file():  # rows logged after the checkpoint will be logged again
-            rows = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)["step"] <= self.state["step"]]
-            atomic_write_text(path, "".join(row + "\n" for row in rows))
+        truncate_log(self.run / "metrics.jsonl", self.state["step"])
 
 
 def load_rl_run(run: str | os.PathLike) -> tuple[str, RLConfig]:
@@ -293,15 +282,10 @@ def load_rl_run(run: str | os.PathLike) -> tuple[str, RLConfig]:
 
 def plot_rl_curves(run: Path) -> None:
     """curves.png: training reward and KL per step, dev success and the probe probability per evaluation."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if r["type"] == "train"]
-    dev = [r for r in rows if r["type"] == "dev"]
+    train, dev = read_metrics(run / "metrics.jsonl")
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     axes[0].plot([r["step"] for r in train], [r["reward"] for r in train], label="reward")
     axes[0].plot([r["step"] for r in train], [r["success"] for r in train], label="success")
@@ -318,7 +302,4 @@ def plot_rl_curves(run: Path) -> None:
     axes[2].set(xlabel="step", title="held out")
     axes[2].legend()
     figure.tight_layout()
-    tmp = run / ".curves.png.tmp"
-    figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
-    tmp.replace(run / "curves.png")
+    save_figure(figure, run / "curves.png")

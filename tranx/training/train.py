@@ -26,13 +26,13 @@ from preprocess.tasks import get_task
 from preprocess.words import model_words
 
 from tranx.training.averaging import WeightAverage
-from tranx.training.checkpoint import load_training_state, save_training_state
+from tranx.training.checkpoint import load_training_state, read_metrics, save_training_state, truncate_log
 from tranx.config import Config
 from tranx.data.examples import collate, tensorize
 from tranx.errors import TranxError
 from tranx.evaluation.evaluate import predict
 from tranx.evaluation.scoring import task_scores
-from tranx.io import atomic_write_text, write_json
+from tranx.io import pyplot, save_figure, write_json
 from tranx.languages import get_language
 from tranx.nn.model import TranxModel, build_encoder
 from tranx.threads import set_threads
@@ -134,17 +134,9 @@ class Trainer:
         if resume:
             self.progress_state = load_training_state(self.run / "last", self.model, self.optimizer, self.scheduler,
                                                       self.average)
-            self._truncate_log(self.progress_state["step"])
+            truncate_log(self.run / "metrics.jsonl", self.progress_state["step"])
 
     # --- logging ----------------------------------------------------------------------------------
-    def _truncate_log(self, step: int) -> None:
-        """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
-        path = self.run / "metrics.jsonl"
-        if path.is_file():
-            rows = [line for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)["step"] <= step]
-            atomic_write_text(path, "".join(row + "\n" for row in rows))
-
     def log(self, row: dict) -> None:
         with open(self.run / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
@@ -225,15 +217,10 @@ class Trainer:
 
 def plot_curves(run: Path) -> None:
     """curves.png: training NLL per action and the dev metrics, from metrics.jsonl."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if r["type"] == "train"]
-    dev = [r for r in rows if r["type"] == "dev"]
+    train, dev = read_metrics(run / "metrics.jsonl")
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot([r["step"] for r in train], [r["nll_per_action"] for r in train])
     left.set(xlabel="step", ylabel="train NLL per action", title="training loss")
@@ -242,7 +229,4 @@ def plot_curves(run: Path) -> None:
     right.set(xlabel="epoch", ylabel="dev score", title="dev set")
     right.legend()
     figure.tight_layout()
-    tmp = run / ".curves.png.tmp"
-    figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
-    tmp.replace(run / "curves.png")
+    save_figure(figure, run / "curves.png")
