@@ -259,3 +259,30 @@ def test_resumed_run_continues_bit_for_bit(tmp_path):
     assert [drop(r) for r in rows("straight")] == [drop(r) for r in rows("resumed")]
     assert (tmp_path / "resumed" / "best" / "model.safetensors").is_file()
     assert (tmp_path / "resumed" / "curves.png").is_file()
+
+
+def test_probe_set_is_tied_to_its_base_and_gives_a_probability(tmp_path):
+    skip_without_data("conala")
+    from tranx.rl.critical import analyse, probe_set
+    from tranx.rl.problems import load_rl_problems
+    from tranx.rl.rewards import Scored
+    from tranx.translator import Translator
+    base = tmp_path / "base"
+    trained_translator().save_pretrained(base)
+    problems, _ = load_rl_problems(get_task("conala"), "dev")
+
+    def reward(problems, candidates):  # success: the program calls something
+        return [[Scored(float("(" in c), "match" if "(" in c else "no_match", "(" in c) for c in row]
+                for row in candidates]
+    report = {"run": str(base), **analyse(Translator.from_pretrained(base), problems[:12], reward, max_branches=3,
+                                          alternatives=2, progress=False)}
+    assert probe_set(report), "the tiny model should have some critical points on 12 problems"
+    good, other = tmp_path / "probe.json", tmp_path / "other.json"
+    good.write_text(json.dumps(report))
+    other.write_text(json.dumps({**report, "run": str(tmp_path / "elsewhere")}))
+    trainer = _rl_run(tmp_path, "probed", 1)
+    trainer.probes = trainer._load_probes(str(good))
+    probability = trainer.probe_probability(chunk=5)
+    assert len(trainer.probes) == len(probe_set(report)) and 0.0 < probability <= 1.0
+    with pytest.raises(TranxError, match="was measured on"):
+        trainer._load_probes(str(other))

@@ -39,7 +39,7 @@ from tranx.rl.rewards import build_reward
 from tranx.rl.rollout import actions_from_columns, leave_one_out, prepare, roll_out
 from tranx.threads import set_threads
 from tranx.training.checkpoint import optimizer_state, read_metrics, restore_optimizer, truncate_log
-from tranx.translator import Translator
+from tranx.translator import Translator, resolve_checkpoint
 
 RL_FORMAT = "tranx-rl-run"
 
@@ -109,6 +109,14 @@ class RLTrainer:
             report = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise TranxError(f"rl.probe {path}: cannot read a `tranx critical --out` report ({exc})") from None
+        measured = report.get("run")
+        try:
+            same = measured is not None and resolve_checkpoint(measured).resolve() == resolve_checkpoint(self.base).resolve()
+        except TranxError:  # the measured run is gone: nothing says its columns are the base's
+            same = False
+        if not same:
+            # its prefixes are action columns of the model it was measured on: another vocabulary reads them wrongly
+            raise TranxError(f"rl.probe {path} was measured on {measured!r}, not on the base run {self.base}")
         probes = []
         for probe in probe_set(report):
             words, _ = self.translator.prepare(probe["intent"])
