@@ -84,6 +84,8 @@ def main() -> None:
         dataset = args.dataset or config.get("dataset") or "codeinsight"
         chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]) for arm in args.arms}
         for arm, run in [("base", Path(args.base)), *chosen.items()]:
+            if arm != "base" and json.loads((run / "summary.json").read_text())["best_step"] == 0:
+                continue  # no step beat the base on dev: its best/ is the base, whose test result is already there
             stem = ROOT / "bench" / "results" / f"rl-{arm}-{args.name}-test"
             result = Path(f"{stem}.json")
             if not result.is_file():

@@ -58,8 +58,8 @@ def read_run(folder: Path) -> dict:
 
 
 def reach(run: dict, target: float) -> dict | None:
-    """Cost of the first dev evaluation at or above `target`."""
-    for step, score, executed, seconds in run["dev_curve"]:
+    """Cost of the first dev evaluation after step 0 at or above `target`."""
+    for step, score, executed, seconds in run["dev_curve"][1:]:
         if score >= target:
             return {"step": step, "executed": executed, "seconds": seconds}
     return None
@@ -106,7 +106,8 @@ def main() -> None:
         arm, _, file = item.partition("=")
         result = json.loads(Path(file).read_text(encoding="utf-8"))
         tests[arm] = {"file": file, "decoding": result["decoding"],
-                      **{k: v for k, v in result["execution"].items() if k.startswith("pass@") or k in ("passed", "total")}}
+                      **{k: v for k, v in (result.get("execution") or result["scores"]).items()
+                         if k.startswith("pass@") or k in ("passed", "total", "bleu", "exact_match")}}
     payload = {"name": args.name, "standard_final_dev_target": round(target, 2) if target is not None else None,
                "arms": summary, "tests": tests, "runs": runs}
     written = write_result(RESULTS / f"rl-{args.name}.json", payload)
@@ -158,17 +159,28 @@ def markdown(result: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     base = result["tests"].get("base")
     if base:
-        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | greedy pass@1 **{base['pass@1']}** |")
+        metric = (f"greedy pass@1 **{base['pass@1']}**" if "pass@1" in base else
+                  f"BLEU **{base['bleu']:.2f}**, exact match {base['exact_match']:.2f} ({base['decoding']})")
+        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | {metric} |")
     for arm, s in result["arms"].items():
         greedy, sampled = result["tests"].get(arm), result["tests"].get(f"{arm}-samples")
-        test_text = f"greedy pass@1 **{greedy['pass@1']}**" if greedy else "-"
+        test_text = "-"
+        if greedy:
+            test_text = (f"greedy pass@1 **{greedy['pass@1']}**" if "pass@1" in greedy else
+                         f"BLEU **{greedy['bleu']:.2f}**, exact match {greedy['exact_match']:.2f} ({greedy['decoding']})")
+        if not greedy and all(r["best_step"] == 0 for r in result["runs"] if r["arm"] == arm):
+            test_text = "the base (no step beat it on dev)"
         if sampled:
             test_text += f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items() if k.startswith("pass@"))
         ratio = s["executed_ratio_to_standard"]
+        below_base = (result["standard_final_dev_target"] is not None and s["base_dev"]["mean"] is not None
+                      and result["standard_final_dev_target"] <= s["base_dev"]["mean"])
+        reached = ("standard KL ended at or below the base's dev" if below_base else
+                   f"{_ms(s['executed_to_standard_final'])} ({s['reached_standard_final']} runs"
+                   f"{', ' + str(ratio) + 'x' if ratio else ''})")
         minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
         lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | {_ms(s['final_dev'])} | "
-                     f"{_ms(s['executed_to_standard_final'])} ({s['reached_standard_final']} runs"
-                     f"{', ' + str(ratio) + 'x' if ratio else ''}) | {_ms(s['rejected_share'])} | {minutes:.1f} | "
+                     f"{reached} | {_ms(s['rejected_share'])} | {minutes:.1f} | "
                      f"{test_text} |")
     lines += ["", describe_machine(result["provenance"]["machine"])]
     return "\n".join(lines) + "\n"

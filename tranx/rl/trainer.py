@@ -295,8 +295,12 @@ def plot_rl_curves(run: Path) -> None:
         return
     train, dev = read_metrics(run / "metrics.jsonl")
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
-    axes[0].plot([r["step"] for r in train], [r["reward"] for r in train], label="reward")
-    axes[0].plot([r["step"] for r in train], [r["success"] for r in train], label="success")
+    steps = [r["step"] for r in train]
+    for key in ("reward", "success"):
+        values = [r[key] for r in train]
+        line, = axes[0].plot(steps, values, alpha=0.3)
+        smooth = [sum(values[max(0, i - 9):i + 1]) / len(values[max(0, i - 9):i + 1]) for i in range(len(values))]
+        axes[0].plot(steps, smooth, color=line.get_color(), label=f"{key} (mean of 10 steps)")
     axes[0].set(xlabel="step", title="training samples")
     axes[0].legend()
     axes[1].plot([r["step"] for r in train], [r["kl"] for r in train], label="KL (mean over steps)")
