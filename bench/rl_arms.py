@@ -2,7 +2,7 @@
 comparison table (bench/rl_report.py). Resumable: a finished run (summary.json) is skipped, an unfinished one resumed.
 
     python bench/rl_arms.py BASE_RUN --name codeinsight [--config configs/rl-codeinsight.json] [--seeds 1 2 3]
-        [--arms none standard prioritized ce_anchor] [--jobs 2] [--test] [--samples 10] [KEY=VALUE ...]
+        [--arms none standard prioritized ce_anchor] [--jobs 2] [--test] [--samples 10] [rl.KEY=VALUE ...]
 
 Runs go to runs/rl/NAME/ARM-sSEED; each arm's chosen seed is evaluated on test greedily (`tranx eval --beam-size 1
 --execute` for a task with unit tests), its predictions and result written to bench/results/rl-ARM-NAME-test.*;
@@ -62,7 +62,6 @@ def chosen_seed(runs: list[Path]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     parser.add_argument("--name", required=True)
     parser.add_argument("--config", default="configs/rl-codeinsight.json")
     parser.add_argument("--dataset", default=None, help="the test set's data set (default: the RL config's)")
@@ -72,8 +71,11 @@ def main() -> None:
     parser.add_argument("--test", action="store_true", help="decode test with each arm's chosen seed")
     parser.add_argument("--samples", type=int, default=0, help="with --test: also N samples at T 0.6 (pass@k)")
     parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_intermixed_args()
-    folder = ROOT / "runs" / "rl" / args.name
+    argv = sys.argv[1:]  # rl.KEY=VALUE overrides may stand anywhere, also after --seeds 1 2 3
+    overrides = [a for a in argv if a.startswith("rl.") and "=" in a]
+    args = parser.parse_args([a for a in argv if a not in overrides])
+    args.overrides = overrides
+    folder = ROOT / "runs" / "rl" / args.name  # absolute for the runs; reported relative to ROOT
     runs = {(arm, seed): folder / f"{arm}-s{seed}" for arm in args.arms for seed in args.seeds}
     todo = [(command(args.base, args.config, run, arm, seed, args.overrides), run)
             for (arm, seed), run in runs.items() if not (run / "summary.json").is_file()]
@@ -82,29 +84,30 @@ def main() -> None:
     if args.test:
         config = json.loads((ROOT / args.config).read_text())["rl"]
         dataset = args.dataset or config.get("dataset") or "codeinsight"
-        chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]) for arm in args.arms}
+        chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]).relative_to(ROOT) for arm in args.arms}
         for arm, run in [("base", Path(args.base)), *chosen.items()]:
-            if arm != "base" and json.loads((run / "summary.json").read_text())["best_step"] == 0:
+            if arm != "base" and json.loads((ROOT / run / "summary.json").read_text())["best_step"] == 0:
                 continue  # no step beat the base on dev: its best/ is the base, whose test result is already there
-            stem = ROOT / "bench" / "results" / f"rl-{arm}-{args.name}-test"
+            stem = Path("bench") / "results" / f"rl-{arm}-{args.name}-test"  # relative: recorded in the result
             result = Path(f"{stem}.json")
-            if not result.is_file():
+            decoded = json.loads((ROOT / result).read_text())["run"] if (ROOT / result).is_file() else None
+            if decoded is None or Path(decoded).resolve() != (ROOT / run).resolve():  # none yet, or another seed's
                 # greedy with unit tests (pass@1), else the run's own beam, as the supervised numbers were decoded
                 how = ["--beam-size", "1", "--execute", "--workers", str(args.workers)] if dataset == "codeinsight" else []
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", *how,
                                 "--out", f"{stem}.predictions.jsonl", "--result", str(result), "--threads", "1"],
                                check=True, cwd=ROOT)
-            tests += ["--test", f"{arm}={result.relative_to(ROOT)}"]
+            tests += ["--test", f"{arm}={result}"]
             sampled = Path(f"{stem}-samples.json")
-            if args.samples and dataset == "codeinsight" and not sampled.is_file():
+            if args.samples and dataset == "codeinsight" and not (ROOT / sampled).is_file():
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", "--samples",
                                 str(args.samples), "--temperature", "0.6", "--out", f"{stem}-samples.predictions.jsonl",
                                 "--result", str(sampled), "--threads", "1", "--execute", "--workers",
                                 str(args.workers)], check=True, cwd=ROOT)
-            if sampled.is_file():
-                tests += ["--test", f"{arm}-samples={sampled.relative_to(ROOT)}"]
-    subprocess.run([sys.executable, str(ROOT / "bench" / "rl_report.py"), "--name", args.name,
-                    *map(str, runs.values()), *tests], check=True, cwd=ROOT)
+            if (ROOT / sampled).is_file():
+                tests += ["--test", f"{arm}-samples={sampled}"]
+    subprocess.run([sys.executable, "bench/rl_report.py", "--name", args.name,
+                    *(str(run.relative_to(ROOT)) for run in runs.values()), *tests], check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def main() -> None:
                         "seconds_to_standard_final": spread([x["seconds"] for x in reached]),
                         "reached_standard_final": f"{len(reached)} of {len(members)}",
                         "rejected_share": spread([100 * r["rejected_share"] for r in members]),
-                        "seconds": spread([r["seconds"] for r in members])}
+                        "seconds": spread([r["seconds"] for r in members]),
+                        "steps": spread([r["steps"] for r in members])}
     base_cost = summary.get("standard", {}).get("executed_to_standard_final", {}).get("mean")
     for arm, s in summary.items():
         cost = s["executed_to_standard_final"]["mean"]
@@ -154,14 +155,14 @@ def _ms(s: dict) -> str:
 def markdown(result: dict) -> str:
     lines = [f"RL on {result['name']}: `{' '.join(result['provenance']['command'].split()[:3])} ...` "
              f"(commit {result['provenance']['commit'][:8]}). Dev: greedy, mean ± std over seeds.", "",
-             "| arm | seeds | base dev | best dev | final dev | executed programs to reach standard KL's final dev "
+             "| arm | seeds | steps | base dev | best dev | final dev | executed programs to reach standard KL's final dev "
              "(ratio) | rejected samples % | minutes per run | test (seed chosen on dev) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     base = result["tests"].get("base")
     if base:
         metric = (f"greedy pass@1 **{base['pass@1']}**" if "pass@1" in base else
                   f"BLEU **{base['bleu']:.2f}**, exact match {base['exact_match']:.2f} ({base['decoding']})")
-        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | {metric} |")
+        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | - | {metric} |")
     for arm, s in result["arms"].items():
         greedy, sampled = result["tests"].get(arm), result["tests"].get(f"{arm}-samples")
         test_text = "-"
@@ -171,7 +172,8 @@ def markdown(result: dict) -> str:
         if not greedy and all(r["best_step"] == 0 for r in result["runs"] if r["arm"] == arm):
             test_text = "the base (no step beat it on dev)"
         if sampled:
-            test_text += f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items() if k.startswith("pass@"))
+            test_text += f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items()
+                                                                  if k.startswith("pass@"))
         ratio = s["executed_ratio_to_standard"]
         below_base = (result["standard_final_dev_target"] is not None and s["base_dev"]["mean"] is not None
                       and result["standard_final_dev_target"] <= s["base_dev"]["mean"])
@@ -179,9 +181,8 @@ def markdown(result: dict) -> str:
                    f"{_ms(s['executed_to_standard_final'])} ({s['reached_standard_final']} runs"
                    f"{', ' + str(ratio) + 'x' if ratio else ''})")
         minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
-        lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | {_ms(s['final_dev'])} | "
-                     f"{reached} | {_ms(s['rejected_share'])} | {minutes:.1f} | "
-                     f"{test_text} |")
+        lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['steps'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | "
+                     f"{_ms(s['final_dev'])} | {reached} | {_ms(s['rejected_share'])} | {minutes:.1f} | {test_text} |")
     lines += ["", describe_machine(result["provenance"]["machine"])]
     return "\n".join(lines) + "\n"
 

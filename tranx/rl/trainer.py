@@ -7,9 +7,9 @@ al., 2024). The frozen reference is the supervised checkpoint; the encoder is fr
 the decoder (with its word LSTM) moves.
 
 A run folder holds `rl.json` (the base run and the RL config), `metrics.jsonl` (a row per step and per dev
-evaluation), `curves.png`, `best/` (the checkpoint with the best greedy dev score: pass rate, or the task's selection metric; the base itself until a
-step beats it), `last/` (decoder, optimizer, sampler and RNG state, the verdict cache: `--resume` continues bit for
-bit) and `summary.json`.
+evaluation), `curves.png`, `best/` (the checkpoint with the best greedy dev score: the pass rate, or the task's
+selection metric; the base itself until a step beats it), `last/` (decoder, optimizer, sampler and RNG state, the
+verdict cache: `--resume` continues bit for bit) and `summary.json`.
 
 Left out: the loss (tranx.rl.objective), sampling (tranx.rl.rollout), rewards (tranx.rl.rewards).
 """
@@ -111,7 +111,8 @@ class RLTrainer:
             raise TranxError(f"rl.probe {path}: cannot read a `tranx critical --out` report ({exc})") from None
         measured = report.get("run")
         try:
-            same = measured is not None and resolve_checkpoint(measured).resolve() == resolve_checkpoint(self.base).resolve()
+            base = resolve_checkpoint(self.base).resolve()
+            same = measured is not None and resolve_checkpoint(measured).resolve() == base
         except TranxError:  # the measured run is gone: nothing says its columns are the base's
             same = False
         if not same:
@@ -121,7 +122,8 @@ class RLTrainer:
         for probe in probe_set(report):
             words, _ = self.translator.prepare(probe["intent"])
             actions = actions_from_columns(self.policy, words, [*probe["prefix"], probe["correct"]])
-            probes.append(tensorize(words, actions, self.policy.system, self.policy.tables, copy=self.policy.config.copy))
+            probes.append(tensorize(words, actions, self.policy.system, self.policy.tables,
+                                    copy=self.policy.config.copy))
         return probes
 
     # --- the loop -------------------------------------------------------------------------------------
@@ -159,7 +161,8 @@ class RLTrainer:
                     self._evaluate(started)
                     self._save_last()
                     plot_rl_curves(self.run)
-        summary = {"dev_metric": self.metric, "best_dev_score": state["best"], "best_step": state["best_step"], "steps": state["step"],
+        summary = {"dev_metric": self.metric, "best_dev_score": state["best"], "best_step": state["best_step"],
+                   "steps": state["step"],
                    "rl_seconds": round(state["seconds"], 1), "executed_programs": state["executed"],
                    "train_problems": len(self.train_problems), "excluded_problems": self.excluded,
                    "dev_problems": len(self.dev_problems), "base": str(self.base)}
@@ -233,7 +236,8 @@ class RLTrainer:
         improved = state["best"] is None or success > state["best"]
         if improved:
             state.update(best=success, best_step=state["step"])
-            Translator(self.translator.config, self.policy, task=self.translator.task).save_pretrained(self.run / "best")
+            best = Translator(self.translator.config, self.policy, task=self.translator.task)
+            best.save_pretrained(self.run / "best")
         self._log({"type": "dev", "step": state["step"], "dev_score": round(success, 2), "dev_reward": round(reward, 4),
                    "probe_probability": self.probe_probability(), "executed": state["executed"],
                    "seconds": round(time.time() - started, 1)})
