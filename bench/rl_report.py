@@ -93,6 +93,7 @@ def main() -> None:
                         "final_dev": spread([r["final_dev"] for r in members]),
                         "base_dev": spread([r["base_dev"] for r in members]),
                         "executed_to_standard_final": spread([x["executed"] for x in reached]),
+                        "steps_to_standard_final": spread([x["step"] for x in reached]),
                         "seconds_to_standard_final": spread([x["seconds"] for x in reached]),
                         "reached_standard_final": f"{len(reached)} of {len(members)}",
                         "rejected_share": spread([100 * r["rejected_share"] for r in members]),
@@ -177,9 +178,10 @@ def markdown(result: dict) -> str:
         ratio = s["executed_ratio_to_standard"]
         below_base = (result["standard_final_dev_target"] is not None and s["base_dev"]["mean"] is not None
                       and result["standard_final_dev_target"] <= s["base_dev"]["mean"])
+        executes = any(r["executed"] for r in result["runs"])  # a reward without execution: count steps instead
+        cost = _ms(s["executed_to_standard_final"]) if executes else f"step {_ms(s['steps_to_standard_final'])}"
         reached = ("standard KL ended at or below the base's dev" if below_base else
-                   f"{_ms(s['executed_to_standard_final'])} ({s['reached_standard_final']} runs"
-                   f"{', ' + str(ratio) + 'x' if ratio else ''})")
+                   f"{cost} ({s['reached_standard_final']} runs{', ' + str(ratio) + 'x' if ratio else ''})")
         minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
         lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['steps'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | "
                      f"{_ms(s['final_dev'])} | {reached} | {_ms(s['rejected_share'])} | {minutes:.1f} | {test_text} |")
