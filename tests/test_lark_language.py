@@ -8,7 +8,8 @@ import pytest
 from tranx.errors import ConversionError, GrammarError
 from tranx.grammar.transition import TransitionSystem, valid_actions
 from tranx.grammar.tree import Node
-from tranx.languages.lark_language import LarkLanguage, lark_to_asdl
+from tranx.languages.lark_grammar import lark_to_asdl
+from tranx.languages.lark_language import LarkLanguage
 
 ARITH = r"""
 ?start: sum
@@ -104,6 +105,14 @@ def assert_replays(language, tree) -> None:
         assert valid_actions(hypothesis).allows(action), action
         hypothesis = hypothesis.apply(action)
     assert hypothesis.is_complete and hypothesis.tree() == tree
+
+
+def assert_round_trips(language, code: str):
+    """`code` parses into a tree that unparses and parses back to itself, and whose oracle actions replay; returns it."""
+    tree = language.parse(code)
+    assert language.parse(language.unparse(tree)) == tree
+    assert_replays(language, tree)
+    return tree
 
 
 def test_arithmetic_asdl_is_exactly_the_abstract_syntax():
@@ -203,10 +212,8 @@ def test_optional_repeated_and_inlined_parts():
     assert conversion.nonempty == {("start", "stmt"), ("dict", "pair")}
     programs = ['f();', 'x = g(1, y, [1 2 [3]]); f(x);', 'x += {"a": 1, "b": f(),};', 'y = [];']
     for code in programs:
-        tree = language.parse(code)
-        assert language.parse(language.unparse(tree)) == tree
+        tree = assert_round_trips(language, code)
         assert language.unparse(tree).split() == language.tokenize(code)
-        assert_replays(language, tree)
     assert language.unparse(language.parse('x+=f( a ,b);')) == "x += f ( a , b ) ;"
     c = language.grammar.constructor
     with pytest.raises(ConversionError, match="at least one"):  # `stmt+` may not be empty
@@ -241,10 +248,8 @@ def test_optional_parts_that_are_no_single_field_become_alternatives():
     assert "array_0(start value, start* value2)" in asdl and "| array_1\n" in asdl
     assert "object_0(pair pair, pair* pair2)" in asdl and "pair = pair(start string, start value)" in asdl
     for doc in ['{"a": [1, -2.5e3, true, null], "b": {}}', '[]', '[[], [{"x": "y"}], false]', '"s"']:
-        tree = language.parse(doc)
-        assert language.parse(language.unparse(tree)) == tree
+        tree = assert_round_trips(language, doc)
         assert "".join(language.unparse(tree).split()) == "".join(doc.split())
-        assert_replays(language, tree)
     items = LarkLanguage(JSON, name="json", start="item")
     assert [items.parse(code).constructor.name for code in ["+x,", "-x", "x,", "x"]] == [
         "item_0", "item_3", "item_4", "item_5"]
