@@ -20,8 +20,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from tranx.io import atomic_write_text
+from tranx.io import atomic_write_text, pyplot, save_figure
 from tranx.provenance import describe_machine, write_result
+from tranx.training.checkpoint import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -36,9 +37,7 @@ def arm_of(rl: dict) -> str:
 
 def read_run(folder: Path) -> dict:
     meta = json.loads((folder / "rl.json").read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    train = [r for r in rows if r["type"] == "train"]
-    dev = [r for r in rows if r["type"] == "dev"]
+    train, dev = read_metrics(folder / "metrics.jsonl")
     if not dev:
         raise SystemExit(f"{folder}: no dev evaluation yet")
     best = max(dev, key=lambda r: (r["dev_score"], -r["step"]))
@@ -121,9 +120,9 @@ def main() -> None:
 def plot(result: dict, path: Path) -> None:
     """Dev score against executed programs, and the probability of the probe set's correct critical actions
     against steps (the paper's Fig. 4), one line per run, coloured by arm."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
     colours = {"none": "tab:gray", "standard": "tab:blue", "prioritized": "tab:red", "ce_anchor": "tab:green"}
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     seen = set()
@@ -141,10 +140,7 @@ def plot(result: dict, path: Path) -> None:
     if right.lines:
         right.legend()
     figure.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
-    tmp.replace(path)
+    save_figure(figure, path)
 
 
 def _ms(s: dict) -> str:

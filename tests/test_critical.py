@@ -24,7 +24,7 @@ from tranx.decoding.search import greedy_search
 from tranx.errors import TranxError
 from tranx.execution.unit_tests import Problem
 from tranx.nn.distribution import VALID
-from tranx.rl import critical
+from tranx.rl.commands import critical
 from tranx.rl.critical import analyse, probe_set
 from tranx.rl.rewards import Scored
 from tranx.translator import Translator
@@ -246,7 +246,7 @@ def test_command(setup, tmp_path, capsys):
                               "--max-branches", "2",
                               "--alternatives", "1", "--threads", "1", "--out", str(out)])
     assert args.split == "dev" and args.certainty == "entropy"
-    assert critical.run(args) == 0
+    assert critical(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     full = json.loads(out.read_text())
     assert "problems" not in summary and len(full["problems"]) == summary["problems_analysed"] == 3
@@ -254,8 +254,8 @@ def test_command(setup, tmp_path, capsys):
     assert {k: v for k, v in full.items() if k not in ("problems", "provenance")} == summary
     assert full["provenance"]["command"] and "conala" in full["provenance"]["data"]
     with pytest.raises(TranxError, match="unknown task"):
-        critical.run(parser.parse_args(["critical", str(tmp_path / "run"), "--dataset", "nope"]))
+        critical(parser.parse_args(["critical", str(tmp_path / "run"), "--dataset", "nope"]))
     with pytest.raises(TranxError, match="not found"):
-        critical.run(parser.parse_args(["critical", str(tmp_path / "missing")]))
+        critical(parser.parse_args(["critical", str(tmp_path / "missing")]))
     with pytest.raises(TranxError, match="--max-branches"):
-        critical.run(parser.parse_args(["critical", str(tmp_path / "run"), "--max-branches", "0"]))
+        critical(parser.parse_args(["critical", str(tmp_path / "run"), "--max-branches", "0"]))

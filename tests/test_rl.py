@@ -146,6 +146,18 @@ def test_exact_match_and_bleu_rewards():
     assert django([line], [["if x:"]])[0][0].success
 
 
+def test_sentence_bleu_is_sacrebleus_add_one_smoothing():
+    sacrebleu = pytest.importorskip("sacrebleu")
+    from tranx.metrics import sentence_bleu, tokenize_for_bleu_eval
+    pairs = [("sorted(d.items(), key=lambda x: x[1])", "sorted(d.items(), key=operator.itemgetter(1))"),
+             ("x = 1", "print(open('f').read())"), ("a", "a b c d e")]
+    for hypothesis, reference in pairs:
+        h, r = tokenize_for_bleu_eval(hypothesis), tokenize_for_bleu_eval(reference)
+        expected = sacrebleu.sentence_bleu(" ".join(h), [" ".join(r)], smooth_method="add-k", smooth_value=1,
+                                           tokenize="none").score
+        assert sentence_bleu(h, r) == pytest.approx(expected, abs=1e-9), hypothesis
+
+
 def test_unit_test_reward_runs_each_distinct_program_once():
     skip_without_data("codeinsight")
     from tranx.execution.unit_tests import Problem

@@ -122,43 +122,13 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_rl(args) -> int:
-    from tranx.rl.config import load_rl_config
-    from tranx.rl.trainer import RLTrainer, load_rl_run
-    if args.threads is not None and args.threads < 1:
-        raise TranxError(f"--threads must be at least 1, got {args.threads}")
-    if args.resume is not None:
-        if args.out is not None or args.args and not all("=" in a for a in args.args):
-            raise TranxError("--resume RUN2 continues RUN2 in place: give only KEY=VALUE overrides (e.g. rl.steps=400)")
-        base, config = load_rl_run(args.resume)
-        before = config.to_json()["rl"]
-        config = config.override(list(args.args))
-        changed = sorted(k for k, v in config.to_json()["rl"].items() if v != before[k])
-        fixed = [k for k in changed if k not in ("steps", "eval_every", "threads", "workers", "lr")]
-        if fixed:
-            raise TranxError(f"cannot change rl.{', rl.'.join(fixed)} when resuming {args.resume} (start a new run)")
-        if changed:
-            from tranx.io import write_json
-            meta = json.loads((Path(args.resume) / "rl.json").read_text(encoding="utf-8"))
-            write_json(Path(args.resume) / "rl.json", {**meta, **config.to_json()})
-        out = args.resume
-    else:
-        if len(args.args) < 2:
-            raise TranxError("give the supervised RUN and an RL CONFIG file (or --resume RUN2)")
-        if args.out is None:
-            raise TranxError("--out RUN2 is required (the RL run folder to write)")
-        base, config_path, overrides = args.args[0], args.args[1], args.args[2:]
-        config = load_rl_config(config_path, overrides)
-        out = args.out
-    if args.threads is not None:
-        config.threads = args.threads
-    summary = RLTrainer(base, config, out, resume=args.resume is not None).train()
-    print(json.dumps({"run": str(out), **summary}, ensure_ascii=False))
-    return 0
+    from tranx.rl.commands import rl
+    return rl(args)
 
 
 def _cmd_critical(args) -> int:
-    from tranx.rl import critical
-    return critical.run(args)
+    from tranx.rl.commands import critical
+    return critical(args)
 
 
 def _load_translator(path: str, threads: int | None):

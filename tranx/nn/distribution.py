@@ -26,6 +26,12 @@ VALID = NEG / 2  # log-probabilities above this are valid actions
 GEN, COPY, REDUCE = 0, 1, 2
 
 
+def dense_entropy(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(entropy in nats [...], number of valid actions [...]) of dense log-probabilities [..., K] (invalid: NEG)."""
+    valid = log_probs > VALID
+    return -(log_probs.exp() * log_probs.masked_fill(~valid, 0.0)).sum(-1), valid.sum(-1)
+
+
 @dataclass
 class Sample:
     """One sampled action per row, with its log-probability under the distribution it was drawn from
@@ -117,8 +123,7 @@ class ActionDistribution:
     def entropy(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(entropy in nats [...], number of valid actions [...]) over the distinct valid actions;
         divide by log(count) for an entropy normalised to [0, 1]."""
-        log_probs = self.log_probs()
-        return -(log_probs.exp() * log_probs).sum(-1), (log_probs > VALID).sum(-1)
+        return dense_entropy(self.log_probs())
 
     def topk(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-probabilities, columns) of the k most probable columns; may include invalid ones (<= VALID)."""

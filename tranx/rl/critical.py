@@ -20,26 +20,19 @@ change, not a success probability), changing several steps at once, and beam sea
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
-
-from preprocess.tasks import TaskError, get_task
 
 from tranx.data.examples import collate, tensorize
 from tranx.decoding.search import greedy_search
 from tranx.errors import TranxError
 from tranx.grammar.actions import ApplyRule, GenToken
-from tranx.provenance import write_result
 from tranx.nn.distribution import VALID, ActionDistribution
 from tranx.rl.kl import certainty as certainty_of
-from tranx.rl.problems import load_rl_problems
-from tranx.rl.rewards import build_reward
 
 
 class _Program:
@@ -212,42 +205,3 @@ def probe_set(report: dict) -> list[dict]:
     """The critical points of a report as probes: {"id", "intent", "prefix": [columns], "correct": column}."""
     return [{"id": row["id"], "intent": row["intent"], "prefix": list(point["prefix"]), "correct": point["correct"]}
             for row in report["problems"] for point in row["critical"]]
-
-
-# --- the `tranx critical` command ---------------------------------------------------------------------------------
-def run(args) -> int:
-    """`tranx critical` (its arguments are defined in tranx.cli, which must stay cheap to import)."""
-    for name in ("limit", "max_branches", "alternatives", "threads", "workers"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise TranxError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.threshold is not None and not 0.0 < args.threshold <= 1.0:
-        raise TranxError(f"--threshold is a certainty in (0, 1], got {args.threshold}")
-    if args.out is not None and Path(args.out).is_dir():
-        raise TranxError(f"--out {args.out} is a folder; give the report file to write")
-    task = None
-    if args.dataset is not None:
-        try:
-            task = get_task(args.dataset)
-        except TaskError as exc:
-            raise TranxError(str(exc)) from None
-    from tranx.translator import Translator, set_threads
-    set_threads(args.threads)
-    translator = Translator.from_pretrained(args.run)
-    task = task or translator.task
-    problems, excluded = load_rl_problems(task, args.split, args.data_root, workers=args.workers)
-    problems = problems[:args.limit] if args.limit is not None else problems
-    if not problems:
-        raise TranxError(f"no problems to analyse in {task.name} {args.split}")
-    reward_name = "unit_tests" if task.unit_tests else "exact_match"
-    report = {"run": str(args.run), "dataset": task.name, "split": args.split, "reward": reward_name,
-              "excluded": len(excluded),
-              **analyse(translator, problems, build_reward(reward_name, task, workers=args.workers),
-                        max_branches=args.max_branches, alternatives=args.alternatives, certainty=args.certainty,
-                        threshold=args.threshold)}
-    if args.out is not None:  # with its provenance: a report can be a result file under bench/results/
-        from preprocess.datasets import resolve_data_root
-        write_result(args.out, report, config=translator.config.to_json(),
-                     data_folders={task.name: resolve_data_root(args.data_root, task.name) / task.name})
-    print(json.dumps({k: v for k, v in report.items() if k != "problems"}, ensure_ascii=False))
-    return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from tranx.nn.distribution import NEG, VALID
+from tranx.nn.distribution import NEG, VALID, dense_entropy
 
 
 def tempered(log_probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -43,15 +43,9 @@ def k2(policy_sampled: torch.Tensor, reference_sampled: torch.Tensor) -> torch.T
     return 0.5 * (policy_sampled - reference_sampled) ** 2
 
 
-def entropy(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(entropy in nats [...], number of valid actions [...])."""
-    valid = log_probs > VALID
-    return -(log_probs.exp() * log_probs.masked_fill(~valid, 0.0)).sum(-1), valid.sum(-1)
-
-
 def certainty(reference: torch.Tensor, kind: str = "entropy") -> tuple[torch.Tensor, torch.Tensor]:
     """(J [...] in [0, 1], informative [...] bool: more than one valid action). J is 1 where uninformative."""
-    h, n = entropy(reference)
+    h, n = dense_entropy(reference)
     informative = n > 1
     n_safe = n.clamp(min=2).to(reference.dtype)
     if kind == "entropy":

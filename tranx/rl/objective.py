@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from tranx.data.examples import Batch
-from tranx.nn.distribution import VALID
+from tranx.nn.distribution import VALID, dense_entropy
 from tranx.rl.config import RLConfig
-from tranx.rl.kl import certainty, check_same_mask, entropy, exact_kl, k2, kl_weights, tempered
+from tranx.rl.kl import certainty, check_same_mask, exact_kl, k2, kl_weights, tempered
 
 WEIGHT_BINS = (0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 1.0)
 
@@ -58,7 +58,7 @@ def rl_loss(policy, reference, batch: Batch, advantages: torch.Tensor, config: R
     kl = kl.masked_fill(~informative, 0.0)
     n_informative = informative.sum().clamp(min=1)
     weighted_kl = (weights * kl).sum() / n_informative
-    policy_entropy, _ = entropy(policy_log_probs)
+    policy_entropy, _ = dense_entropy(policy_log_probs)
     mean_entropy = policy_entropy.masked_fill(~informative, 0.0).sum() / n_informative
     loss = pg + config.alpha * weighted_kl - config.entropy_bonus * mean_entropy
     ce = None

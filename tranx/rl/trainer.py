@@ -86,7 +86,7 @@ class RLTrainer:
 
     # --- set-up -------------------------------------------------------------------------------------
     def _encoding_cache(self):
-        if not hasattr(self.policy.encoder, "hidden_size") or self.translator.config.model.encoder == "lstm":
+        if self.translator.config.model.encoder == "lstm":
             return None  # a BiLSTM encoder is cheap; it stays frozen and runs on the fly
         from tranx.nn.encoding_cache import EncodingCache
         cache = EncodingCache(self.policy.encoder)
