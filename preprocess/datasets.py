@@ -1,4 +1,4 @@
-"""Readers for the three shared NL-to-code data sets: CoNaLa, Django and CodeInsight.
+"""Readers for the shared NL-to-code data sets: CoNaLa, Django, CodeInsight, NL-RX (Synth, Turk) and KB13.
 
 ``load_examples(dataset, split)`` turns the official files (see ``<data root>/<dataset>/README.md``) into
 ``RawExample`` records with one field layout for all data sets, with the splits the files define:
@@ -6,6 +6,10 @@
 * ``conala``: ``train`` (2,379) and ``test`` (500); intent = ``rewritten_intent``, or ``intent`` where it is null.
 * ``django``: ``train`` (lines 0-15999), ``dev`` (16000-16999), ``test`` (17000-18804) and ``all``; both sides ``.strip()``-ed.
 * ``codeinsight``: ``train`` (1,551) and ``test`` (1,860); intent = ``nl`` without its surrounding whitespace.
+* ``nl-rx-turk``, ``nl-rx-synth``, ``kb13`` (folder ``nl-rx``): the standard processed split files
+  (``splits/<dir>/{src,targ}-{train,val,test}.txt``; KB13's ``val`` files are its test set), read as they are: the
+  descriptions lower-cased with quoted values as ``<M0>``..., the regexes turned back into the dialect string
+  (``regex_from_split_tokens``: separators dropped, macros expanded, slots kept). Ids ``test/<i>`` count the lines.
 
 The data root is ``--data-root`` (the ``explicit`` argument), else ``$TRANX_DATA_ROOT``, else ``../shared/data`` beside the
 checkout, else ``<checkout>/data/raw`` (see ``resolve_data_root``).
@@ -51,7 +55,12 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "conala": ("train", "test"),
     "django": ("train", "dev", "test", "all"),
     "codeinsight": ("train", "test"),
+    "nl-rx-turk": ("train", "dev", "test"),
+    "nl-rx-synth": ("train", "dev", "test"),
+    "kb13": ("train", "test"),
 }
+#: The folder under the data root of each data set (by default its own name).
+FOLDERS = {"nl-rx-turk": "nl-rx", "nl-rx-synth": "nl-rx", "kb13": "nl-rx"}
 ENV_VAR = "TRANX_DATA_ROOT"
 _CHECKOUT = Path(__file__).resolve().parents[1]
 _DJANGO_RANGES = {"train": (0, 16000), "dev": (16000, 17000), "test": (17000, None), "all": (0, None)}
@@ -110,7 +119,7 @@ def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | 
                       (_CHECKOUT / "data" / "raw", "default in the checkout")]
     tried = []
     for root, how in candidates:
-        target = root / dataset if dataset else root
+        target = root / FOLDERS.get(dataset, dataset) if dataset else root
         if target.is_dir():
             return root
         tried.append(f"{target} ({how})")
@@ -124,7 +133,7 @@ def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | 
 def load_examples(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> list[RawExample]:
     """All examples of ``dataset``/``split`` in file order."""
     _check(dataset, split)
-    folder = resolve_data_root(data_root, dataset) / dataset
+    folder = resolve_data_root(data_root, dataset) / FOLDERS.get(dataset, dataset)
     return _READERS[dataset](folder, split)
 
 
@@ -168,7 +177,33 @@ def _codeinsight(folder: Path, split: str) -> list[RawExample]:
     return out
 
 
-_READERS = {"conala": _conala, "django": _django, "codeinsight": _codeinsight}
+#: The macros of the processed NL-RX / KB13 split files, inside `[ ]` (the data set's README).
+REGEX_MACROS = {"<VOW>": "AEIOUaeiou", "<NUM>": "0-9", "<LET>": "A-Za-z", "<CAP>": "A-Z", "<LOW>": "a-z"}
+_REGEX_SPLIT_DIRS = {"nl-rx-turk": "data_turk_eval_turk", "nl-rx-synth": "data_synth_eval_synth",
+                     "kb13": "data_kushman_eval_kushman"}
+
+
+def regex_from_split_tokens(line: str) -> str:
+    """A processed split-file regex (`\\ b ( [ <LET> ] )`) -> the dialect string (`\\b([A-Za-z])`): tokens are
+    separated by one space, an empty token (two spaces in a row, 3 KB13 lines) is a literal space, macros expanded;
+    the slots `<M0>`... stay (they stand for the description's quoted values, as its `<M0>` words do)."""
+    return "".join(REGEX_MACROS.get(t, t) if t else " " for t in line.split(" ")) if line else ""
+
+
+def _regex(dataset: str):
+    def read(folder: Path, split: str) -> list[RawExample]:
+        name = {"dev": "val", "test": "val" if dataset == "kb13" else "test"}.get(split, split)
+        base = folder / "splits" / _REGEX_SPLIT_DIRS[dataset]
+        intents, targets = _lines(base / f"src-{name}.txt"), _lines(base / f"targ-{name}.txt")
+        if len(intents) != len(targets):
+            raise ValueError(f"{base}: src-{name}.txt has {len(intents)} lines but targ-{name}.txt {len(targets)}")
+        return [RawExample(f"{split}/{i}", dataset, split, intent, regex_from_split_tokens(target),
+                           {"target_tokens": target}) for i, (intent, target) in enumerate(zip(intents, targets))]
+    return read
+
+
+_READERS = {"conala": _conala, "django": _django, "codeinsight": _codeinsight,
+            **{name: _regex(name) for name in _REGEX_SPLIT_DIRS}}
 
 
 # ------------------------------------------------------------------------------------------- Django line completion

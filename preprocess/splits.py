@@ -6,6 +6,9 @@ Splits (``split_examples``), all fixed and documented:
   ``sorted(random.Random(seed).sample(range(2379), 200))`` with ``seed`` = ``DEV_SEED`` (1234); ``train`` = the other
   2,179; ``test`` = the official 500.
 * ``django``: by line, ``train`` 0-15999, ``dev`` 16000-16999, ``test`` 17000-18804 (16,000 / 1,000 / 1,805).
+* ``nl-rx-turk``, ``nl-rx-synth``: the standard split files (6,500 / 1,000 / 2,500; ``dev`` = their ``val`` files).
+* ``kb13``: ``dev`` = 60 of the 618 train rows (drawn as for CoNaLa), ``train`` = the other 558, ``test`` = the 206 of
+  the ``val`` files (the published test set).
 * ``codeinsight``: the 6 train rows whose Stack Overflow question is in CoNaLa test (``CODEINSIGHT_CONALA_TEST_OVERLAP``,
   listed in the data set's README) are dropped first; then ``dev`` = 150 of the remaining 1,545 train rows, drawn the
   same way as for CoNaLa; ``train`` = the other 1,395; ``test`` = the official 1,860.
@@ -23,7 +26,9 @@ from typing import Iterable
 from .datasets import RawExample, load_examples
 
 DEV_SEED = 1234
-DEV_SIZES = {"conala": 200, "codeinsight": 150}
+DEV_SIZES = {"conala": 200, "codeinsight": 150, "kb13": 60}
+#: Data sets whose files define a dev split of their own.
+OWN_DEV = ("django", "nl-rx-turk", "nl-rx-synth")
 SPLITS = ("train", "dev", "test")
 #: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
 CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")
@@ -47,12 +52,12 @@ def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     out: dict[str, list[RawExample]] = {}
-    if dataset == "django":
+    if dataset in OWN_DEV:
         for split in wanted:
-            out[split] = load_examples("django", split, data_root)
+            out[split] = load_examples(dataset, split, data_root)
         return out
     if dataset not in DEV_SIZES:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: conala, django, codeinsight")
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(sorted([*DEV_SIZES, *OWN_DEV]))}")
     if "train" in wanted or "dev" in wanted:
         train = load_examples(dataset, "train", data_root)
         dropped = {i for ids in DROPPED_BEFORE_SPLIT.get(dataset, {}).values() for i in ids}

@@ -21,8 +21,9 @@ INTENT_STYLES = ("identifiers", "strings")  # preprocess.substitution: what a qu
 _OLD_STYLE_NAMES = {"conala": "identifiers", "django": "strings"}  # task.json files written before the rename
 COMPLETIONS = (None, "line")  # "line": a line of a larger program, completed to parse (`if x:` + body)
 OUTPUT_STYLES = ("plain", "astor")  # tranx.languages: "astor" writes strings as astor did
-METRICS = ("bleu", "exact_match")
-MATCHES = ("tokens", "canonical")  # exact match of the official token lists, or of canonical code (tranx.metrics)
+METRICS = ("bleu", "exact_match", "dfa_accuracy")
+# exact match of the official token lists, of canonical code (tranx.metrics), or of the strings themselves
+MATCHES = ("tokens", "canonical", "string")
 
 
 class TaskError(ValueError):
@@ -42,6 +43,8 @@ class Task:
     token_cutoff: int = 3  # training frequency a primitive token needs to be generated (rarer: copied only)
     intent_vocab_size: int = 2000  # sentencepiece vocabulary of the LSTM encoder
     unit_tests: bool = False  # examples carry tests (execution-based evaluation)
+    # dfa_accuracy: what the data set's slots (`<M0>`) stand for when automata are compared (others: fresh symbols)
+    slot_values: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         for name, value, allowed in (("intent_style", self.intent_style, INTENT_STYLES),
@@ -74,6 +77,7 @@ class Task:
             raise TaskError(f"{source}: unknown task field {unknown[0]!r}")
         try:
             fields = {k: v for k, v in obj.items() if k != "format"}
+            fields["slot_values"] = tuple(tuple(pair) for pair in fields.get("slot_values", ()))
             if fields.get("intent_style") in _OLD_STYLE_NAMES:
                 fields["intent_style"] = _OLD_STYLE_NAMES[fields["intent_style"]]
             return cls(**fields)
@@ -92,11 +96,20 @@ class TestHarness:
     libraries: tuple[str, ...]
 
 
+#: What deep-regex's evaluation (regexDFAEquals.py) puts for <M0>..<M3> before comparing automata, for NL-RX and
+#: KB13 alike (KB13's real quoted values are lost in the split files); tranx.evaluation.regex_equivalence.NLRX_SLOTS.
+_NLRX_SLOTS = (("<M0>", "dog"), ("<M1>", "truck"), ("<M2>", "ring"), ("<M3>", "lake"))
+
 TASKS = {
     "conala": Task("conala", output_style="astor"),
     "codeinsight": Task("codeinsight", unit_tests=True),
     "django": Task("django", intent_style="strings", completion="line", metric="exact_match",
                    selection_metric="exact_match", match="canonical", token_cutoff=15, intent_vocab_size=4000),
+    # regexes: DFA equivalence (tranx.evaluation.regex_equivalence) and string exact match; the split files come
+    # with their quoted values already replaced by <M0>..., which the intent words and the regex SLOT tokens share
+    **{name: Task(name, language="lark:regex", metric="dfa_accuracy", selection_metric="dfa_accuracy",
+                  match="string", token_cutoff=1, slot_values=slots)
+       for name, slots in (("nl-rx-turk", _NLRX_SLOTS), ("nl-rx-synth", _NLRX_SLOTS), ("kb13", _NLRX_SLOTS))},
 }
 #: The unit-test harness of each task with `unit_tests` (the authors' semantics, their data set's README).
 TEST_HARNESSES = {

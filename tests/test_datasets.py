@@ -163,7 +163,8 @@ def test_parse_target():
 
 def test_datasets_listing():
     assert DATASETS == {"conala": ("train", "test"), "django": ("train", "dev", "test", "all"),
-                        "codeinsight": ("train", "test")}
+                        "codeinsight": ("train", "test"), "nl-rx-turk": ("train", "dev", "test"),
+                        "nl-rx-synth": ("train", "dev", "test"), "kb13": ("train", "test")}
 
 
 def test_parseable_identity_outside_django():

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from preprocess.substitution import canonicalize_intent, restore
+from preprocess.substitution import canonicalize_intent
 from preprocess.tasks import Task, TaskError, get_task
 from preprocess.words import model_words, split_words
 
@@ -46,21 +46,23 @@ class Candidate:
 
 class Translator:
     def __init__(self, config: Config, model: TranxModel, *, task: Task | None = None,
-                 others: Sequence["Translator"] = ()):
+                 others: Sequence["Translator"] = (), language=None):
         """`task`: how intents are read and code is written (default: the task the config trained on);
+        `language`: the target language bound to the model's grammar (default: the task's, looked up by name);
         `others`: further members of an ensemble (build one with tranx.decoding.ensemble.combine, which checks them)."""
         self.config = config
         self.model = model
         self.task = task if task is not None else get_task(config.train.dataset)
         self.others = list(others)
         self.models = [model, *(t.model for t in self.others)]
-        self.language = get_language(self.task.language, model.grammar)
+        self.language = language if language is not None else get_language(self.task.language, model.grammar)
         self.system = model.system
 
     @property
     def members(self) -> list["Translator"]:
         """The single translators this one decodes with (itself alone, unless it is an ensemble)."""
-        return [Translator(self.config, self.model, task=self.task), *self.others] if self.others else [self]
+        return ([Translator(self.config, self.model, task=self.task, language=self.language), *self.others]
+                if self.others else [self])
 
     # --- translation ----------------------------------------------------------------------------
     def prepare(self, intent) -> tuple[list[str], object]:
@@ -161,7 +163,8 @@ class Translator:
                 return None
         except (ConversionError, SyntaxError, ValueError, RecursionError):
             return None
-        code = restore(code, slots, enabled=self.config.train.substitution)
+        if self.config.train.substitution and len(slots):
+            code = self.language.restore(code, slots)
         try:  # a slot value put back where the grammar had a name (`for x, [1, 2] in y`) may not parse
             self.language.parse(code)
         except ConversionError:
@@ -182,6 +185,8 @@ class Translator:
                     "config": self.config.to_json()}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
+            if getattr(self.language, "lark_text", None) is not None:  # the checkpoint parses and unparses alone
+                (tmp / "grammar.lark").write_text(self.language.lark_text, encoding="utf-8")
             write_json(tmp / "task.json", self.task.to_json())
             self.model.tokens.save(tmp / "vocab" / "primitive.json")
             if self.model.words is not None:
@@ -232,7 +237,9 @@ class Translator:
                 task = Task.from_json(json.loads((folder / "task.json").read_text(encoding="utf-8")),
                                       source=f"{folder}/task.json")
             encoder = load_word_encoder(folder / "encoder")
-            language = get_language(task.language, grammar)
+            lark_file = folder / "grammar.lark"
+            language = get_language(task.language, grammar, lark_text=lark_file.read_text(encoding="utf-8")
+                                    if lark_file.is_file() else None)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
         except (TranxError, TaskError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -240,7 +247,7 @@ class Translator:
             message = first if str(folder) in first else f"{folder}: {first}"
             raise CheckpointError(f"cannot load the checkpoint: {message}") from None
         model.eval()
-        return cls(config, model, task=task)
+        return cls(config, model, task=task, language=language)
 
 
 def _by_length(prepared: list) -> list[int]:

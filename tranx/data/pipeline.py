@@ -28,7 +28,7 @@ from typing import Iterable
 
 from preprocess.datasets import RawExample
 from preprocess.splits import DROPPED_BEFORE_SPLIT, DEV_SEED, DEV_SIZES, SPLITS, split_examples
-from preprocess.substitution import EMPTY_SLOTS, canonicalize_intent, substitute_code_with_usage
+from preprocess.substitution import EMPTY_SLOTS, canonicalize_intent
 from preprocess.tasks import get_task
 from preprocess.words import split_words
 
@@ -140,11 +140,11 @@ def _process_code(ex: Example, raw: RawExample, slots, lang, system) -> tuple[st
     with warnings.catch_warnings():  # invalid escapes such as '\d' in the data warn on parsing
         warnings.simplefilter("ignore")
         try:
-            lang.parse_ast(code)
+            getattr(lang, "parse_ast", lang.parse)(code)  # Python: the cheaper syntax check before the tree
         except ConversionError as exc:
             return "code not parseable", str(exc)
         try:
-            substituted, used = substitute_code_with_usage(code, slots)
+            substituted, used = lang.substitute(code, slots)
         except (ValueError, TypeError, RecursionError) as exc:
             return "substitution failed", f"{type(exc).__name__}: {exc}"
         try:
@@ -224,10 +224,11 @@ class PreprocessResult:
 
 
 def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = True, seed: int = DEV_SEED,
-                       language: str = "python", workers: int | None = None,
+                       language: str | None = None, workers: int | None = None,
                        splits: Iterable[str] = SPLITS) -> PreprocessResult:
-    """Split and process ``dataset`` (only ``splits``: training never needs test); vocabularies are built by
-    ``write_preprocessed`` (or ``build_vocabs``)."""
+    """Split and process ``dataset`` (only ``splits``: training never needs test) in ``language`` (default: the
+    task's); vocabularies are built by ``write_preprocessed`` (or ``build_vocabs``)."""
+    language = language or get_task(dataset).language
     raw = split_examples(dataset, data_root, seed=seed, splits=splits)
     settings = _Settings(dataset, substitution, language)
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)

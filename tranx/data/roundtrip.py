@@ -6,6 +6,9 @@ the canonical code (`ast.unparse(ast.parse(code))`) and with `ast.dump` (context
 data set whose code is lines (a task with a completion), the replayed code is also stripped back to its line and
 re-completed, which must give the same code again.
 
+A language without Python's AST (a Lark grammar) is checked on text: the code written from the replayed tree must be
+the input itself, or, when the grammar ignores whitespace, equal to it once whitespace is removed.
+
 Left out: any model; this is the grammar layer's acceptance test and the `tranx roundtrip` command.
 """
 
@@ -89,15 +92,18 @@ def _file_snippet(path: Path) -> Snippet:
 
 
 _language = None
+_language_name = None
 _system = None
 
 
 def check_snippet(snippet: Snippet, language_name: str = "python") -> tuple[str, str]:
     """(status, detail) for one snippet; never raises for bad input."""
-    global _language, _system
-    if _language is None or _language.name != language_name:
-        _language = get_language(language_name)
+    global _language, _language_name, _system
+    if _language is None or _language_name != language_name:
+        _language, _language_name = get_language(language_name), language_name
         _system = TransitionSystem(_language.grammar)
+    if not hasattr(_language, "parse_ast"):
+        return _check_text(snippet.code)
     if snippet.dataset is not None:
         from preprocess.datasets import from_parseable, to_parseable
         code = to_parseable(snippet.dataset, snippet.code)
@@ -132,6 +138,40 @@ def check_snippet(snippet: Snippet, language_name: str = "python") -> tuple[str,
     except (TranxError, RecursionError, ValueError, TypeError, AttributeError) as exc:
         return FAILED, f"{type(exc).__name__}: {exc}"
     return OK, ""
+
+
+def _replay(tree) -> tuple[object | None, str]:
+    """(the tree the oracle actions rebuild, "") or (None, why they do not), each action checked by valid_actions."""
+    hypothesis = _system.initial()
+    for step, action in enumerate(_system.oracle(tree)):
+        reason = valid_actions(hypothesis).why_not(action)
+        if reason is not None:
+            return None, f"step {step}: valid_actions rejects oracle action {action}: {reason}"
+        hypothesis = hypothesis.apply(action)
+    if not hypothesis.is_complete:
+        return None, f"oracle actions end with frontier {hypothesis.frontier} still open"
+    return hypothesis.tree(), ""
+
+
+def _check_text(code: str) -> tuple[str, str]:
+    """A language without Python's AST (a Lark grammar): code -> tree -> actions -> tree -> code, where the code
+    written must equal the input up to the language's whitespace rule (tokens joined by its separator)."""
+    try:
+        tree = _language.parse(code)
+    except TranxError as exc:
+        return NOT_PARSEABLE, str(exc)
+    try:
+        replayed, why = _replay(tree)
+        if replayed is None:
+            return FAILED, why
+        if replayed != tree:
+            return FAILED, "the replayed tree differs from the parsed one"
+        text = _language.unparse(replayed)
+    except (TranxError, RecursionError, ValueError, TypeError) as exc:
+        return FAILED, f"{type(exc).__name__}: {exc}"
+    separator = getattr(getattr(_language, "conversion", None), "separator", "")
+    same = text == code if not separator else "".join(text.split()) == "".join(code.split())
+    return (OK, "") if same else (FAILED, f"code differs:\n--- expected\n{code}\n--- got\n{text}")
 
 
 def _check_chunk(args: tuple[list[Snippet], str]) -> list[tuple[str, str]]:

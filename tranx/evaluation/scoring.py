@@ -23,7 +23,7 @@ from typing import Callable, Hashable, Mapping
 import warnings
 
 from preprocess.tasks import TASKS, Task, get_task
-from tranx.metrics import canonical_python, canonical_scores, default_canonicalize, token_scores
+from tranx.metrics import _check_lengths, canonical_python, canonical_scores, default_canonicalize, token_scores
 
 __all__ = ["DATASETS", "PredictionFile", "ScoreReport", "comparison_key", "read_predictions", "score_predictions",
            "task_scores"]
@@ -35,10 +35,11 @@ DATASETS = tuple(sorted(TASKS))
 class ScoreReport:
     dataset: str
     path: str
-    bleu: float
+    bleu: float | None  # None where the task reports none (regexes)
     exact_match: float
     n: int  # number of references scored
     scored: int  # references that had a (well-formed) prediction
+    dfa_accuracy: float | None = None  # regex tasks: DFA equivalence (tranx.evaluation.regex_equivalence)
     missing_ids: list[str] = field(default_factory=list)
     unknown_ids: list[dict] = field(default_factory=list)  # {"line", "id"}
     duplicate_ids: list[dict] = field(default_factory=list)  # {"line", "id", "first_line"}
@@ -151,6 +152,13 @@ def task_scores(task: Task | str, predictions, references, canonicalize=None) ->
     """The task's official scores: BLEU and exact match of token lists, or of canonical code (`task.match`);
     `canonicalize` overrides the task's comparison key."""
     task = get_task(task) if isinstance(task, str) else task
+    if task.metric == "dfa_accuracy":
+        from tranx.evaluation.regex_equivalence import dfa_accuracy
+        _check_lengths(predictions, references)
+        n = len(predictions)
+        same = sum(p == r for p, r in zip(predictions, references))
+        return {"dfa_accuracy": dfa_accuracy(predictions, references, slots=dict(task.slot_values)),
+                "exact_match": 100.0 * same / n if n else 0.0, "n": n}
     if task.match == "canonical":
         return canonical_scores(predictions, references, canonicalize=canonicalize or comparison_key(task))
     return token_scores(predictions, references)
@@ -183,8 +191,9 @@ def score_predictions(
     return ScoreReport(
         dataset=ds,
         path=str(path),
-        bleu=scores["bleu"],
+        bleu=scores.get("bleu"),
         exact_match=scores["exact_match"],
+        dfa_accuracy=scores.get("dfa_accuracy"),
         n=len(ids),
         scored=len(preds),
         missing_ids=missing,

@@ -38,6 +38,12 @@ class Language(Protocol):
     def decode_literal(self, type_name: str, token: str | tuple[str, ...]):
         """Inverse of `encode_literal`; ConversionError names a token the type cannot hold."""
 
+    def substitute(self, code: str, slots) -> tuple[str, frozenset[str]]:
+        """Training side of lexical substitution: slot values in `code` -> slot names; also the names used."""
+
+    def restore(self, code: str, slots) -> str:
+        """After decoding: slot names in `code` -> their values."""
+
     def tokenize(self, code: str) -> list[str]:
         """Tokens for metrics such as BLEU."""
 

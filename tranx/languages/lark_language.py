@@ -2,13 +2,16 @@
 
 Why: retraining on a new language should need only its Lark grammar, not a hand-written ASDL file and adapter.
 
-`LarkLanguage` parses with lark's Earley parser (dynamic lexer; `parser="lalr"` when the grammar is LALR(1)) on a
+`LarkLanguage` parses with lark's LALR(1) parser when the grammar is LALR(1) (`parser="auto"`, the default: about
+ten times faster), else with its Earley parser (dynamic lexer); either on a
 derived grammar (`lark_text`): the original with each converted rule `%override`n, every constructor's alternative
 aliased by its name and every repeated part a helper rule `<ctor>__<field>`, so lark's tree maps onto fields one to one.
 Whitespace rule: unparse joins tokens by one space when the grammar `%ignore`s a terminal that matches " ", else by "".
 
-Left out: piece types (a content token is one GenToken), a compile check, an entry in
-`tranx.languages.LANGUAGES`; what the conversion leaves out is listed in tranx.languages.lark_grammar.
+Lexical substitution is textual: a slot value found in the code becomes its slot name where the result still parses.
+
+Left out: piece types (a content token is one GenToken), a compile check; what the conversion leaves out is listed
+in tranx.languages.lark_grammar.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 import lark
 
 from tranx.errors import ConversionError, GrammarError
+from tranx.grammar.asdl import Grammar
 from tranx.grammar.tree import Node
 from tranx.languages.lark_grammar import error_summary, lark_to_asdl
 
@@ -25,11 +29,30 @@ from tranx.languages.lark_grammar import error_summary, lark_to_asdl
 class LarkLanguage:
     """A language given by a Lark grammar (see the module docstring): parse, unparse, canonical form, token checks."""
 
-    def __init__(self, grammar_text: str, *, start: str = "start", name: str = "lark", parser: str = "earley"):
+    def __init__(self, grammar_text: str, *, start: str = "start", name: str = "lark", parser: str = "auto",
+                 grammar: Grammar | None = None):
+        """`grammar`: a checkpoint's action grammar, adopted when it is the one `grammar_text` derives (its trees
+        hold that grammar's constructors); GrammarError when the Lark grammar has changed since."""
         self.conversion = lark_to_asdl(grammar_text, start=start, name=name)
-        self.name, self.grammar = name, self.conversion.grammar
+        self.name, self.grammar, self.lark_text = name, self.conversion.grammar, grammar_text
+        if grammar is not None:
+            if grammar.text != self.grammar.text:
+                raise GrammarError(f"the Lark grammar {name!r} no longer derives the checkpoint's action grammar "
+                                   f"(was it edited after training?)", file=f"<{name}.lark>")
+            self.grammar = grammar
         try:
-            self._parser = lark.Lark(self.conversion.lark_text, start=start, parser=parser, maybe_placeholders=True)
+            self._parser = None
+            if parser == "auto":
+                try:
+                    self._parser = lark.Lark(self.conversion.lark_text, start=start, parser="lalr",
+                                             maybe_placeholders=True)
+                    parser = "lalr"
+                except lark.exceptions.GrammarError:  # not LALR(1): conflicts
+                    parser = "earley"
+            if self._parser is None:
+                self._parser = lark.Lark(self.conversion.lark_text, start=start, parser=parser,
+                                         maybe_placeholders=True)
+            self.parser = parser
         except lark.exceptions.LarkError as exc:
             raise GrammarError(f"the derived Lark grammar does not build with parser={parser!r}: "
                                f"{error_summary(exc)}", file=f"<{name}.lark>") from None
@@ -132,6 +155,26 @@ class LarkLanguage:
         return value
 
     decode_literal = encode_literal  # a terminal's value is its text
+
+    def substitute(self, code: str, slots) -> tuple[str, frozenset[str]]:
+        """Each slot value found in the text -> its slot name, kept only where the result still parses (a slot
+        name is text like any other here: whether it makes one token or several is the grammar's business)."""
+        used = set()
+        for name, value in sorted(slots.items(), key=lambda item: -len(item[1])):  # longest value first
+            if value and value in code:
+                replaced = code.replace(value, name)
+                try:
+                    self.parse(replaced)
+                except ConversionError:
+                    continue
+                code = replaced
+                used.add(name)
+        return code, frozenset(used)
+
+    def restore(self, code: str, slots) -> str:
+        for name, value in sorted(slots.items(), key=lambda item: -len(item[0])):  # str_10 before str_1
+            code = code.replace(name, value)
+        return code
 
     def tokenize(self, code: str) -> list[str]:
         """The grammar's tokens of the canonical form; a crude split when the code does not parse."""

@@ -224,6 +224,16 @@ class PythonLanguage:
         return ast.MatchSingleton(value=value_of("singleton", tree.values[0]))
 
     # --- literals ---------------------------------------------------------------------------------
+    def substitute(self, code: str, slots) -> tuple[str, frozenset[str]]:
+        """Slot values in code -> slot names, on the AST (preprocess.substitution); also the slot names used."""
+        from preprocess.substitution import substitute_code_with_usage
+        return substitute_code_with_usage(code, slots)
+
+    def restore(self, code: str, slots) -> str:
+        """Slot names in decoded code -> their values (preprocess.substitution)."""
+        from preprocess.substitution import restore
+        return restore(code, slots)
+
     def encode_literal(self, type_name: str, value) -> str:
         """Python keeps one token per literal (no piece types)."""
         return token_of(type_name, value)

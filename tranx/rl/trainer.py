@@ -236,7 +236,8 @@ class RLTrainer:
         improved = state["best"] is None or success > state["best"]
         if improved:
             state.update(best=success, best_step=state["step"])
-            best = Translator(self.translator.config, self.policy, task=self.translator.task)
+            best = Translator(self.translator.config, self.policy, task=self.translator.task,
+                              language=self.translator.language)
             best.save_pretrained(self.run / "best")
         self._log({"type": "dev", "step": state["step"], "dev_score": round(success, 2), "dev_reward": round(reward, 4),
                    "probe_probability": self.probe_probability(), "executed": state["executed"],
