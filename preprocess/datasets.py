@@ -85,6 +85,11 @@ class RawExample:
 # ----------------------------------------------------------------------------------------------------- names and paths
 
 def _check(dataset: str, split: str | None = None) -> None:
+    from .user_tasks import SPLITS, is_task_file
+    if dataset not in DATASETS and is_task_file(dataset):
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"unknown split {split!r} for {dataset!r}; valid: {', '.join(SPLITS)}")
+        return
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     if split is not None and split not in DATASETS[dataset]:
@@ -110,6 +115,8 @@ def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | 
     """
     if dataset is not None:
         _check(dataset)
+        if dataset not in DATASETS:  # a task file names its own data
+            dataset = None
     if explicit is not None and str(explicit) != "":
         candidates = [(Path(explicit).expanduser(), "--data-root")]
     elif os.environ.get(ENV_VAR):
@@ -133,6 +140,10 @@ def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | 
 def load_examples(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> list[RawExample]:
     """All examples of ``dataset``/``split`` in file order."""
     _check(dataset, split)
+    if dataset not in DATASETS:  # a user's task file
+        from .tasks import get_task
+        from .user_tasks import read_pairs
+        return read_pairs(dataset, get_task(dataset).data, split)
     folder = resolve_data_root(data_root, dataset) / FOLDERS.get(dataset, dataset)
     return _READERS[dataset](folder, split)
 

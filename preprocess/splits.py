@@ -52,7 +52,8 @@ def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     out: dict[str, list[RawExample]] = {}
-    if dataset in OWN_DEV:
+    from .user_tasks import is_task_file
+    if dataset in OWN_DEV or is_task_file(dataset):
         for split in wanted:
             out[split] = load_examples(dataset, split, data_root)
         return out

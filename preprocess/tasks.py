@@ -45,6 +45,7 @@ class Task:
     unit_tests: bool = False  # examples carry tests (execution-based evaluation)
     # dfa_accuracy: what the data set's slots (`<M0>`) stand for when automata are compared (others: fresh symbols)
     slot_values: tuple[tuple[str, str], ...] = ()
+    data: str | None = None  # a user's task file: its JSON Lines pairs (preprocess.user_tasks)
 
     def __post_init__(self):
         for name, value, allowed in (("intent_style", self.intent_style, INTENT_STYLES),
@@ -126,9 +127,16 @@ DEFAULT_TASK = "conala"  # what a config trains on when it names no data set
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise TaskError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    """A shipped task by name, or a user's task file by its path (preprocess.user_tasks)."""
+    if name in TASKS:
+        return TASKS[name]
+    from .user_tasks import UserTaskError, is_task_file, read_task_file
+    if is_task_file(name):
+        try:
+            return Task.from_json({**read_task_file(name), "name": name}, source=name)
+        except UserTaskError as exc:
+            raise TaskError(str(exc)) from None
+    raise TaskError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}, or the path of a task file (.json)")
 
 
 def get_harness(name: str) -> TestHarness:

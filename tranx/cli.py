@@ -27,6 +27,14 @@ def _cmd_roundtrip(args) -> int:
 
 
 _DATASETS = tuple(TASKS)
+
+
+def _dataset(name: str) -> str:
+    """argparse type of --dataset: a shipped data set, or the path of a user's task file."""
+    from preprocess.user_tasks import is_task_file
+    if name in TASKS or is_task_file(name):
+        return name
+    raise argparse.ArgumentTypeError(f"{name!r} is neither a data set ({', '.join(_DATASETS)}) nor a task file (.json)")
 _WITH_TESTS = tuple(name for name, task in TASKS.items() if task.unit_tests)
 _DATA_ROOT_HELP = ("folder holding one folder per data set (default: $TRANX_DATA_ROOT, "
                    "else ../shared/data beside the checkout, else data/raw)")
@@ -316,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = commands.add_parser(
         "preprocess", help="write a data set's splits as JSON Lines, its vocabularies and stats.json")
-    pre.add_argument("--dataset", required=True, choices=_DATASETS)
+    pre.add_argument("--dataset", required=True, type=_dataset)
     pre.add_argument("--out", required=True, type=Path, help="output folder (<split>.jsonl, stats.json, vocab/)")
     pre.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     pre.add_argument("--no-substitution", action="store_true", help="keep quoted values (ablation)")
@@ -332,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser(
         "score", help="score a JSON Lines predictions file ({\"id\": ..., \"prediction\": ...} per line)")
     score.add_argument("predictions", metavar="PREDICTIONS.jsonl")
-    score.add_argument("--dataset", required=True, choices=_DATASETS)
+    score.add_argument("--dataset", required=True, type=_dataset)
     score.add_argument("--split", required=True, choices=("train", "dev", "test"))
     score.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     score.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
@@ -355,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser(
         "eval", help="decode a data-set split with a trained model, write the predictions and score them")
     ev.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
-    ev.add_argument("--dataset", required=True, choices=_DATASETS)
+    ev.add_argument("--dataset", required=True, type=_dataset)
     ev.add_argument("--split", required=True, choices=("train", "dev", "test"))
     ev.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="the predictions file to write")
     ev.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")

@@ -132,11 +132,22 @@ def read_predictions(path: str | PathLike, known_ids, *, samples: bool = False) 
 
 
 def comparison_key(task: Task | str) -> Callable[[str], str] | None:
-    """The exact-match key of a task that compares canonical code: None (the metric's default) unless the task's
-    code is lines of a larger program, whose lines are compared as
+    """The exact-match key of a task that compares canonical code: the language's canonical form for a language
+    other than Python; for Python None (the metric's default) unless the task's code is lines of a larger program, whose lines are compared as
     ``from_parseable(ast.unparse(ast.parse(to_parseable(line))))`` so that ``if x :`` equals ``if x:``; a line that
     does not parse even completed falls back to the metric's token key."""
     task = get_task(task) if isinstance(task, str) else task
+    if task.language not in ("python", "asdl:python3"):  # a Lark grammar: its own canonical form
+        from tranx.errors import TranxError
+        from tranx.languages import get_language
+        language = get_language(task.language)
+
+        def text_key(code: str) -> str:
+            try:
+                return language.canonicalize(code)
+            except TranxError:
+                return "#<unparsed> " + " ".join(code.split())
+        return text_key
     if task.completion != "line":
         return None
 
@@ -175,10 +186,11 @@ def score_predictions(
     ``dataset`` names a task (preprocess.tasks), whose `task_scores` are reported; ``canonicalize`` replaces the
     comparison key of a task that compares canonical code.
     """
-    ds = dataset.lower()
-    if ds not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    task = get_task(ds)
+    ds = dataset.lower() if dataset.lower() in DATASETS else dataset
+    try:
+        task = get_task(ds)
+    except ValueError:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)} or a task file") from None
     if canonicalize is not None and task.match != "canonical":
         raise ValueError(f"canonicalize is only used for a task that compares canonical code, not {ds}")
     read = read_predictions(path, references)
