@@ -5,7 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 THREADS ?=
 THREADS_FLAG := $(if $(THREADS),--threads $(THREADS))
-DATA_SPLITS := conala:train conala:test django:train django:dev django:test codeinsight:train codeinsight:test
+DATA_SPLITS := conala:train conala:test django:train django:dev django:test codeinsight:train codeinsight:test \
+	nl-rx-turk:train nl-rx-turk:dev nl-rx-turk:test nl-rx-synth:train nl-rx-synth:dev nl-rx-synth:test \
+	kb13:train kb13:test
 
 .PHONY: install test demo smoke django rl bench roundtrip-stdlib clean
 

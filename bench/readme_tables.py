@@ -27,6 +27,12 @@ ROWS = [
      ("exact_match", "bleu")),
     ("CodeInsight test, greedy", "codeinsight-test-greedy.json", "pass@1 / problems passed", "18", "execution",
      ("pass@1", "passed")),
+    ("NL-RX-Turk test (2,500), one model", "nl-rx-turk-test.json", "DFA accuracy / string exact match", "63",
+     "scores", ("dfa_accuracy", "exact_match")),
+    ("NL-RX-Synth test (2,500), one model", "nl-rx-synth-test.json", "DFA accuracy / string exact match", "",
+     "scores", ("dfa_accuracy", "exact_match")),
+    ("KB13 test (206), one model", "kb13-test.json", "DFA accuracy / string exact match", "", "scores",
+     ("dfa_accuracy", "exact_match")),
 ]
 
 

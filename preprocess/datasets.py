@@ -141,9 +141,10 @@ def load_examples(dataset: str, split: str, data_root: str | os.PathLike | None 
     """All examples of ``dataset``/``split`` in file order."""
     _check(dataset, split)
     if dataset not in DATASETS:  # a user's task file
-        from .tasks import get_task
-        from .user_tasks import read_pairs
-        return read_pairs(dataset, get_task(dataset).data, split)
+        from .user_tasks import read_pairs, read_task_file
+        rows = read_pairs(dataset, read_task_file(dataset)["data"])[split]
+        return [RawExample(f"{split}/{i}", dataset, split, obj["intent"], obj["code"], {"line": number})
+                for i, (number, obj) in enumerate(rows)]
     folder = resolve_data_root(data_root, dataset) / FOLDERS.get(dataset, dataset)
     return _READERS[dataset](folder, split)
 

@@ -52,8 +52,13 @@ def split_examples(dataset: str, data_root=None, *, seed: int = DEV_SEED,
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     out: dict[str, list[RawExample]] = {}
-    from .user_tasks import is_task_file
-    if dataset in OWN_DEV or is_task_file(dataset):
+    from .user_tasks import DEV_SHARE, is_task_file
+    if is_task_file(dataset) and dataset not in DEV_SIZES:
+        out = {split: load_examples(dataset, split, data_root) for split in SPLITS}
+        if not out["dev"] and len(out["train"]) > 1:  # no dev lines: hold a share of train out, as for CoNaLa
+            out["train"], out["dev"] = _hold_out(out["train"], max(1, round(DEV_SHARE * len(out["train"]))), seed)
+        return {s: out[s] for s in wanted}
+    if dataset in OWN_DEV:
         for split in wanted:
             out[split] = load_examples(dataset, split, data_root)
         return out

@@ -9,7 +9,8 @@ Every field of `preprocess.tasks.Task` may be given; `data` (required) and a `la
 to the task file. Wherever a data-set name is accepted (`train.dataset`, `--dataset`, `tranx roundtrip FILE:train`),
 the path of the task file is one. Each line of the data file is `{"intent": ..., "code": ..., "split": ...}` with
 `split` one of train, dev, test (default train); ids are `<split>/<i>`, counting that split's lines in file order.
-Without dev lines, dev is `DEV_SHARE` of the train lines, drawn with the seed every data set uses.
+Without dev lines, `preprocess.splits` holds out `DEV_SHARE` of the train lines as dev, drawn with the seed every
+data set uses (`load_examples(task, "dev")` alone gives only the file's own dev lines).
 Substitution of quoted intent values is the task's `intent_style` with the config's `train.substitution` switch.
 
 Left out: TSV; several data files per task.
@@ -51,11 +52,8 @@ def read_task_file(name: str) -> dict:
     return obj
 
 
-def read_pairs(task_file: str, data: str, split: str) -> list:
-    """The examples of one split of a task file's data, in file order (RawExample records)."""
-    from preprocess.datasets import RawExample
-    if split not in SPLITS:
-        raise UserTaskError(f"{task_file}: unknown split {split!r}; valid: {', '.join(SPLITS)}")
+def read_pairs(task_file: str, data: str) -> dict[str, list[tuple[int, dict]]]:
+    """`{split: [(line number, pair object), ...]}` of a task file's data file, in file order."""
     rows: dict[str, list] = {s: [] for s in SPLITS}
     try:
         lines = Path(data).read_text(encoding="utf-8").split("\n")
@@ -74,12 +72,4 @@ def read_pairs(task_file: str, data: str, split: str) -> list:
         if where not in SPLITS:
             raise UserTaskError(f"{data}:{number}: split {where!r} is not one of {', '.join(SPLITS)}")
         rows[where].append((number, obj))
-    if not rows["dev"] and split in ("train", "dev"):
-        import random
-        from preprocess.splits import DEV_SEED
-        size = max(1, round(DEV_SHARE * len(rows["train"]))) if len(rows["train"]) > 1 else 0
-        chosen = set(random.Random(DEV_SEED).sample(range(len(rows["train"])), size))
-        rows["dev"] = [r for i, r in enumerate(rows["train"]) if i in chosen]
-        rows["train"] = [r for i, r in enumerate(rows["train"]) if i not in chosen]
-    return [RawExample(f"{split}/{i}", task_file, split, obj["intent"], obj["code"], {"line": number})
-            for i, (number, obj) in enumerate(rows[split])]
+    return rows

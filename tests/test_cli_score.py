@@ -77,7 +77,7 @@ def test_bad_arguments_exit_2(capsys):
     assert main(["score", "--dataset", "nope", "--split", "test", "p.jsonl"]) == 2
     assert main(["score", "--dataset", "conala", "p.jsonl"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "invalid choice" in err and "--split" in err
+    assert err.count("\n") == 2 and "is neither a data set" in err and "--split" in err
 
 
 def test_django_raw_code_is_an_exact_match(tmp_path, capsys):

@@ -120,9 +120,20 @@ def _names_in(text: str) -> list[str]:
     return [name for name in TASKS if re.search(name, text, re.IGNORECASE)]
 
 
+def _names_in_code(path: Path) -> list[str]:
+    """Data-set names in the string constants of a module, docstrings aside (prose may cite a benchmark)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and id(n) not in docstrings]
+    return sorted({name for text in strings for name in _names_in(text)})
+
+
 def test_no_tranx_module_names_a_data_set():
     """Behaviour that differs between data sets lives in the task table (preprocess.tasks), never in tranx."""
-    named = {str(p.relative_to(ROOT)): _names_in(p.read_text(encoding="utf-8")) for p in ROOT.glob("tranx/**/*.py")}
+    named = {str(p.relative_to(ROOT)): _names_in_code(p) for p in ROOT.glob("tranx/**/*.py")}
     assert {p: n for p, n in named.items() if n} == {}
 
 
@@ -133,13 +144,7 @@ def test_preprocess_switches_on_data_set_names_only_in_the_table_and_readers():
     for path in ROOT.glob("preprocess/*.py"):
         if str(path.relative_to(ROOT)) in allowed:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                   and id(n) not in docstrings]
-        names = sorted({name for text in strings for name in _names_in(text)})
+        names = _names_in_code(path)
         if names:
             found[path.name] = names
     assert found == {}

@@ -39,10 +39,12 @@ def test_a_task_file_is_a_task_with_paths_relative_to_it():
 def test_without_dev_lines_dev_is_a_tenth_of_train_drawn_with_the_shared_seed(tmp_path):
     name = _task(tmp_path, [{"intent": f"number {i}", "code": str(i)} for i in range(20)] +
                  [{"intent": "last", "code": "1", "split": "test"}], language="python")
-    train, dev, test = (load_examples(name, s) for s in ("train", "dev", "test"))
+    assert load_examples(name, "dev") == []  # the file has no dev lines...
+    splits = split_examples(name)  # ...so a tenth of train is held out
+    train, dev, test = splits["train"], splits["dev"], splits["test"]
     assert (len(train), len(dev), len(test)) == (18, 2, 1)
     assert {e.code for e in train} | {e.code for e in dev} == {str(i) for i in range(20)}
-    assert [e.id for e in dev] == ["dev/0", "dev/1"] and get_task(name).language == "python"
+    assert all(e.id.startswith("train/") for e in dev) and get_task(name).language == "python"
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -53,6 +55,8 @@ def test_without_dev_lines_dev_is_a_tenth_of_train_drawn_with_the_shared_seed(tm
 def test_bad_data_lines_are_named_with_their_line(tmp_path, lines, message):
     with pytest.raises(UserTaskError, match=message):
         load_examples(_task(tmp_path, lines), "train")
+    with pytest.raises(UserTaskError, match=message):
+        split_examples(_task(tmp_path, lines))
 
 
 def test_a_task_file_without_data_is_refused(tmp_path):

@@ -96,9 +96,12 @@ _language_name = None
 _system = None
 
 
-def check_snippet(snippet: Snippet, language_name: str = "python") -> tuple[str, str]:
-    """(status, detail) for one snippet; never raises for bad input."""
+def check_snippet(snippet: Snippet, language_name: str | None = None) -> tuple[str, str]:
+    """(status, detail) for one snippet in `language_name` (default: its data set's language, else Python);
+    never raises for bad input."""
     global _language, _language_name, _system
+    if language_name is None:
+        language_name = TASKS[snippet.dataset].language if snippet.dataset in TASKS else "python"
     if _language is None or _language_name != language_name:
         _language, _language_name = get_language(language_name), language_name
         _system = TransitionSystem(_language.grammar)
@@ -180,7 +183,7 @@ def _check_chunk(args: tuple[list[Snippet], str]) -> list[tuple[str, str]]:
     return [check_snippet(s, language_name) for s in snippets]
 
 
-def run_roundtrip(snippets: list[Snippet], *, language: str = "python", workers: int | None = None,
+def run_roundtrip(snippets: list[Snippet], *, language: str | None = None, workers: int | None = None,
                   progress: bool | None = None) -> RoundTripReport:
     """Check all snippets, in `workers` processes (default: all cores when there is enough work)."""
     if workers is None:

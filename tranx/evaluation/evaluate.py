@@ -34,7 +34,7 @@ def _prepared_chunks(translator, examples: Sequence, batch_size: int, desc: str,
 
 def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int = 1, batch_size: int = 32,
             progress: bool | None = None) -> list[dict]:
-    """Rows `{"id", "prediction", "predictions", "scores"}` in the order of `examples` (RawExample-like)."""
+    """Rows `{"id", "intent", "prediction", "predictions", "scores"}` in the order of `examples` (RawExample-like)."""
     rows = []
     for chunk, good, rejected in _prepared_chunks(translator, examples, batch_size, "decode", progress):
         results = translator.translate([e.intent for e in good], beam_size=beam_size, n_best=n_best,
@@ -42,7 +42,7 @@ def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int 
         by_id = {e.id: r for e, r in zip(good, results)}
         for e in chunk:
             candidates = by_id.get(e.id, [])
-            row = {"id": e.id, "prediction": candidates[0].code if candidates else "",
+            row = {"id": e.id, "intent": e.intent, "prediction": candidates[0].code if candidates else "",
                    "predictions": [c.code for c in candidates], "scores": [round(c.score, 5) for c in candidates]}
             if e.id in rejected:
                 row["error"] = rejected[e.id]
@@ -55,7 +55,7 @@ def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int 
 def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: int | None = 50,
                     temperature: float = 1.0, seed: int = 1, batch_size: int = 32,
                     progress: bool | None = None) -> list[dict]:
-    """Rows `{"id", "prediction", "predictions", "scores"}` with `num_samples` ancestral samples per example
+    """Rows `{"id", "intent", "prediction", "predictions", "scores"}` with `num_samples` ancestral samples per example
     (`prediction` is the first sample; a sample that failed is ""), in the order of `examples`."""
     import torch
     rows = []
@@ -66,7 +66,7 @@ def predict_samples(translator, examples: Sequence, *, num_samples: int, top_k: 
         by_id = {e.id: candidates for e, candidates in zip(good, drawn)}
         for e in chunk:
             codes = [c.code for c in by_id.get(e.id, [])] or [""] * num_samples
-            row = {"id": e.id, "prediction": codes[0], "predictions": codes,
+            row = {"id": e.id, "intent": e.intent, "prediction": codes[0], "predictions": codes,
                    "scores": [round(c.score, 5) if c.code else None for c in by_id.get(e.id, [])]}
             if e.id in rejected:
                 row["error"] = rejected[e.id]
