@@ -67,7 +67,8 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
     out = report.to_json()
     if report_path:
         write_json(report_path, {**out, "split": split})
-    summary = {"dataset": dataset, "split": split, "bleu": round(out["bleu"], 4),
+    summary = {"dataset": dataset, "split": split,
+               **{k: round(out[k], 4) for k in ("dfa_accuracy", "bleu") if out.get(k) is not None},
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
