@@ -145,3 +145,16 @@ def get_harness(name: str) -> TestHarness:
         with_tests = ", ".join(sorted(TEST_HARNESSES))
         raise TaskError(f"task {name!r} has no unit tests (tasks with unit tests: {with_tests})")
     return TEST_HARNESSES[name]
+
+#: The BERT-variant paper's (Beau & Crabbe 2022) change of test BLEU when a component is removed, read from its
+#: chart (approximate; REFERENCE.md section 2), by component and data set; None: the paper gives no number.
+PAPER_ABLATION_DELTAS: dict[str, dict[str, float] | None] = {
+    "substitution": {"conala": -9.13, "django": -20.41},
+    "encoder": {"conala": -5.78, "django": -2.83},
+    "grammar": {"conala": 0.91, "django": 1.73},
+    "copy": {"conala": -1.10, "django": -6.47},
+    "parent": None,
+    "word_lstm": None,
+    "word_embeddings": None,
+    "weight_average": None,
+}

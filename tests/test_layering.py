@@ -29,6 +29,7 @@ LAYERS = [
     ("evaluation", ["tranx.evaluation"]),
     ("training", ["tranx.training"]),
     ("rl", ["tranx.rl"]),
+    ("ablation", ["tranx.ablation"]),
     ("cli", ["tranx.cli"]),
 ]
 

@@ -134,6 +134,11 @@ def _cmd_rl(args) -> int:
     return rl(args)
 
 
+def _cmd_ablate(args) -> int:
+    from tranx.ablation.runner import ablate
+    return ablate(args)
+
+
 def _cmd_critical(args) -> int:
     from tranx.rl.commands import critical
     return critical(args)
@@ -429,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--workers", type=int, default=1, help="sandbox workers for unit tests (default 1)")
     cr.set_defaults(func=_cmd_critical)
 
+    from tranx.ablation.runner import USAGE as ABLATE_USAGE, add_arguments as add_ablate_arguments
+    ab = commands.add_parser(
+        "ablate", help="the ablation study: the full model and one variant per removed component over seeds, "
+                       "test decoded once per run, paired bootstrap against the full model",
+        usage=ABLATE_USAGE)
+    add_ablate_arguments(ab)
+    ab.set_defaults(func=_cmd_ablate)
     tr = commands.add_parser("translate", help="translate intents into code with a trained model")
     tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
     tr.add_argument("intents", nargs="+", metavar="INTENT", help="an intent; - reads one intent per line of stdin")

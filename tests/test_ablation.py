@@ -1,0 +1,247 @@
+"""`tranx ablate` (tranx.ablation): the paired bootstrap on cases with known answers, the component table's errors,
+the run scheduler with a stand-in for `tranx` (resume, skip, failures), and a tiny ablation end to end, run twice.
+
+The end-to-end test trains the tiny config (a random tiny BERT) for one epoch on 60 CoNaLa examples, three variants,
+one thread, one process at a time; skipped without the shared data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model_fixtures import skip_without_data
+from tranx.ablation import runner
+from tranx.ablation.bootstrap import (ExampleScores, paired_bootstrap, paired_bootstrap_accuracy,
+                                      paired_bootstrap_bleu)
+from tranx.ablation.report import PAPER_DELTAS, markdown
+from tranx.ablation.runner import COMPONENTS, make_plan
+from tranx.errors import TranxError
+from tranx.metrics import corpus_bleu
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "tiny.json")
+
+
+# --- the bootstrap ------------------------------------------------------------------------------------------------
+
+def test_identical_systems_differ_by_nothing():
+    correct = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1]
+    r = paired_bootstrap_accuracy(correct, correct, resamples=2000)
+    assert (r.delta, r.low, r.high, r.p_value, r.mean_resampled) == (0.0, 0.0, 0.0, 1.0, 0.0)
+    refs = [["a", "b", "c", "d", "e"], ["x", "y", "z", "w"], ["p", "q", "r", "s", "t", "u"]]
+    hyps = [["a", "b", "c", "d"], ["x", "y", "q", "w"], ["p", "q", "r", "s", "t", "u"]]
+    r = paired_bootstrap_bleu(hyps, hyps, refs, resamples=2000)
+    assert (r.delta, r.low, r.high, r.p_value) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_a_system_right_wherever_the_other_is_wrong():
+    n, better = 200, 30  # A is right on 30 examples B gets wrong; elsewhere both are right on the same 50
+    a = [1] * better + [1] * 50 + [0] * (n - better - 50)
+    b = [0] * better + [1] * 50 + [0] * (n - better - 50)
+    r = paired_bootstrap_accuracy(a, b, resamples=5000)
+    assert r.delta == pytest.approx(100 * better / n)
+    assert r.p_value == pytest.approx(2 / 5001) and r.low > 0 and r.high < 30
+    flipped = paired_bootstrap_accuracy(b, a, resamples=5000)  # the other way round: the mirror image
+    assert flipped.delta == -r.delta and flipped.low == pytest.approx(-r.high) and flipped.p_value == r.p_value
+
+
+def test_two_examples_by_hand_exact_match():
+    # A right on example 1, B on neither. Resamples of 2 from 2: {1,1} with p 1/4 (delta 100), {1,2} with p 1/2
+    # (delta 50), {2,2} with p 1/4 (delta 0). Mean 50, 2.5% / 97.5% quantiles 0 / 100, P(delta <= 0) = 1/4: p = 1/2.
+    r = paired_bootstrap_accuracy([1, 0], [0, 0], resamples=40_000, seed=7)
+    assert r.delta == 50.0 and (r.low, r.high) == (0.0, 100.0)
+    assert r.mean_resampled == pytest.approx(50.0, abs=1.0)
+    assert r.p_value == pytest.approx(0.5, abs=0.015)
+
+
+def test_two_examples_by_hand_bleu():
+    # A copies both references (BLEU 100 on every resample). B copies the first and says nothing on the second:
+    # {1,1}: BLEU 100, delta 0 (p 1/4); {1,2}: every precision 1, brevity exp(1 - 8/4), delta 100 (1 - 1/e)
+    # (p 1/2); {2,2}: no hypothesis, BLEU 0, delta 100 (p 1/4).
+    refs = [["a", "b", "c", "d"], ["e", "f", "g", "h"]]
+    r = paired_bootstrap_bleu(refs, [refs[0], []], refs, resamples=40_000, seed=3)
+    mixed = 100 * (1 - math.exp(-1))
+    assert r.delta == pytest.approx(mixed) and (r.low, r.high) == (0.0, 100.0)
+    assert r.mean_resampled == pytest.approx(0.5 * mixed + 0.25 * 100, abs=1.0)
+    assert r.p_value == pytest.approx(0.5, abs=0.015)
+
+
+def test_resampled_bleu_is_corpus_bleu_of_the_resampled_corpus():
+    rng = random.Random(0)
+    words = "a b c d e f g h".split()
+    refs = [[rng.choice(words) for _ in range(rng.randint(3, 9))] for _ in range(30)]
+    hyps = [[t if rng.random() < 0.7 else rng.choice(words) for t in r][:rng.randint(2, 10)] for r in refs]
+    stats = ExampleScores.bleu(hyps, refs)
+    assert stats.score() == corpus_bleu(hyps, refs)
+    import numpy as np
+    for _ in range(20):
+        drawn = [rng.randrange(30) for _ in range(30)]
+        counts = np.bincount(drawn, minlength=30).astype(float).reshape(1, -1)
+        assert stats.scores(counts)[0] == pytest.approx(corpus_bleu([hyps[i] for i in drawn],
+                                                                    [refs[i] for i in drawn]), rel=1e-12)
+
+
+def test_seed_pairs_are_pooled_and_the_result_is_deterministic():
+    same = ExampleScores.accuracy([1, 0] * 50)
+    better = ExampleScores.accuracy([1, 1] * 50)  # right on the 50 examples `same` misses
+    r = paired_bootstrap([(same, same), (better, same)], resamples=3000, seed=5)
+    assert r.pairs == 2 and r.delta == pytest.approx(25.0)  # seed 1: 0, seed 2: 50
+    assert r.low > 10 and r.high < 40 and r.p_value < 0.001
+    again = paired_bootstrap([(same, same), (better, same)], resamples=3000, seed=5)
+    assert again == r
+    assert paired_bootstrap([(same, same), (better, same)], resamples=3000, seed=6).mean_resampled != r.mean_resampled
+    with pytest.raises(ValueError, match="same 100 examples"):
+        paired_bootstrap([(same, ExampleScores.accuracy([1, 0]))])
+
+
+# --- components and the plan --------------------------------------------------------------------------------------
+
+def test_component_table_and_paper_deltas_cover_the_same_names():
+    assert set(PAPER_DELTAS) == set(COMPONENTS)
+    assert {k for k, v in PAPER_DELTAS.items() if v} == {"substitution", "encoder", "grammar", "copy"}
+    plan = make_plan(TINY, "copy,parent,substitution", 2, "unused")
+    assert list(plan.variants) == ["full", "copy", "parent", "substitution"]
+    assert [r.name for r in plan.runs()][:3] == ["full-s1", "full-s2", "copy-s1"]
+    command = plan.train_command(plan.runs()[2])
+    assert command[-6:] == ["model.copy=false", "train.seed=1", "--out", str(Path("unused/runs/copy-s1")),
+                            "--threads", "1"]
+    assert plan.budget["kind"] == "config" and plan.budget["max_epochs"] == 3
+
+
+@pytest.mark.parametrize("components, overrides, needle", [
+    ("copy,nope", [], "unknown component 'nope'"),
+    ("", [], "--components is empty"),
+    ("copy,copy", [], "given twice"),
+    ("word_embeddings", [], "'word_embeddings' is already off"),  # tiny.json: model.word_embed_size 0
+    ("weight_average", [], "'weight_average' is already off"),
+    ("copy", ["model.copy=false"], "'copy' is already off"),
+    ("encoder", ["model.encoder=lstm"], "nothing to remove"),
+    ("copy", ["train.seed=4"], "--seeds"),
+    ("copy", ["model.no_such=1"], "model.no_such"),
+])
+def test_plan_errors(components, overrides, needle):
+    with pytest.raises(TranxError, match=needle.replace("(", r"\(")):
+        make_plan(TINY, components, 1, "unused", overrides=overrides)
+
+
+def test_command_errors_are_one_line(tmp_path, capsys):
+    for argv, needle in (([TINY, "--components", "copy,bogus", "--out", tmp_path / "a"], "unknown component"),
+                         ([TINY, "--components", "word_lstm", "--out", tmp_path / "a"], "already off"),
+                         ([TINY, "--components", "copy", "--seeds", "0", "--out", tmp_path / "a"], "--seeds"),
+                         ([TINY, "--components", "copy", "--budget-epochs", "0", "--out", tmp_path / "a"], "budget"),
+                         ([tmp_path / "missing.json", "--components", "copy", "--out", tmp_path / "a"], "missing.json"),
+                         ([TINY, "--components", "copy", "--budget-epochs", "1", "--budget-minutes", "2", "--out",
+                           tmp_path / "a"], "not allowed with")):
+        assert runner.main([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (needle, err)
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_folder_started_with_another_budget_is_refused(tmp_path):
+    runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=2))
+    runner.check_plan_file(make_plan(TINY, "copy,parent", 2, tmp_path, budget_epochs=2))  # more runs: fine
+    with pytest.raises(TranxError, match=r"another config \(train.max_epochs\)"):
+        runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=3))
+    with pytest.raises(TranxError, match="another test_limit"):
+        runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=2, test_limit=5))
+    runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, overrides=["train.max_epochs=2"]))  # the same
+
+
+# --- the scheduler, with a stand-in for `tranx` -------------------------------------------------------------------
+
+FAKE_TRANX = r'''
+import json, sys, time
+from pathlib import Path
+args = sys.argv[1:]
+time.sleep(0.2)
+if args[0] == "train":
+    run = Path(args[args.index("--resume") + 1] if "--resume" in args else args[args.index("--out") + 1])
+    if "model.copy=false" in args:
+        print("tranx train: error: this stand-in refuses model.copy=false", file=sys.stderr)
+        sys.exit(2)
+    (run / "last").mkdir(parents=True, exist_ok=True)
+    (run / "calls.txt").open("a").write("resume\n" if "--resume" in args else "train\n")
+    (run / "summary.json").write_text(json.dumps({"best_bleu": 1.0, "best_epoch": 1, "epochs": 1,
+                                                  "train_seconds": 0.2}))
+elif args[0] == "eval":
+    run = Path(args[1])
+    (run / "calls.txt").open("a").write("eval\n")
+    (run / "test.json").write_text(json.dumps({"scores": {"bleu": 1.0, "exact_match": 0.0}}))
+'''
+
+
+def test_scheduler_trains_resumes_skips_and_reports_failures(tmp_path, monkeypatch):
+    fake = tmp_path / "fake_tranx.py"
+    fake.write_text(FAKE_TRANX)
+    monkeypatch.setattr(runner, "tranx_command", lambda: [sys.executable, str(fake)])
+    plan = make_plan(TINY, "parent,copy", 1, tmp_path / "abl")
+    runs = {r.name: r for r in plan.runs()}
+    (runs["parent-s1"].folder / "last").mkdir(parents=True)  # killed mid-training: resumed
+    lines = []
+    failed = runner.run_all(plan, jobs=2, echo=lines.append)
+    assert [r.name for r in failed] == ["copy-s1"]
+    assert (runs["full-s1"].folder / "calls.txt").read_text().split() == ["train", "eval"]
+    assert (runs["parent-s1"].folder / "calls.txt").read_text().split() == ["resume", "eval"]
+    assert "0 finished before, 2 to train, 1 to resume, 0 to decode" in lines[0]
+    failure = next(line for line in lines if "copy-s1" in line)
+    assert "FAILED in train (exit status 2)" in failure and "refuses model.copy=false" in failure
+    assert sum("test decoded" in line for line in lines) == 2
+    steps = runs["full-s1"].steps()
+    assert [s["step"] for s in steps] == ["train", "eval"] and all(s["rc"] == 0 for s in steps)
+    # again: the finished runs are skipped, the failed one is tried again
+    lines.clear()
+    runner.run_all(plan, jobs=1, echo=lines.append)
+    assert sum("skipped" in line for line in lines) == 2
+    assert (runs["full-s1"].folder / "calls.txt").read_text().split() == ["train", "eval"]
+
+
+# --- end to end ---------------------------------------------------------------------------------------------------
+
+def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
+    skip_without_data("conala")
+    out = tmp_path / "abl"
+    argv = [TINY, "train.train_limit=60", "train.dev_limit=8", "train.eval_beam_size=1", "--components",
+            "copy,parent", "--seeds", "1", "--budget-epochs", "1", "--jobs", "1", "--test-limit", "40",
+            "--resamples", "2000", "--out", str(out)]
+    assert runner.main(argv) == 0, capsys.readouterr().err
+    first = capsys.readouterr().out
+    assert sum(" trained " in line for line in first.splitlines()) == 3, first
+    result = json.loads((out / "ablation.json").read_text())
+    assert list(result["variants"]) == ["full", "copy", "parent"]
+    assert result["budget"]["kind"] == "epochs" and result["budget"]["max_epochs"] == 1
+    assert "at most 1 epoch per run" in result["budget"]["text"] and result["test_examples"] == 40
+    assert result["metrics"] == ["bleu", "exact_match"] and result["cpu_seconds"] > 0
+    assert {"command", "commit", "config", "data", "machine"} <= set(result["provenance"])
+    for name in ("copy", "parent"):
+        v = result["variants"][name]
+        assert v["seeds"][0]["epochs"] == 1 and v["overrides"] == list(COMPONENTS[name])
+        for metric in ("bleu", "exact_match"):
+            d = v["delta"][metric]
+            assert d["low"] <= d["high"] and 0 < d["p_value"] <= 1
+            assert d["delta"] == pytest.approx(v["metrics"][metric]["mean"]
+                                               - result["variants"]["full"]["metrics"][metric]["mean"], abs=2e-4)
+    assert result["variants"]["copy"]["paper_delta"]["delta"] == -1.10
+    assert result["variants"]["parent"]["paper_delta"] is None
+    text = (out / "ablation.md").read_text()
+    assert text == markdown(result)
+    assert "| **full** |" in text and "| copy | copy mechanism (`model.copy=false`) |" in text
+    assert "read from the paper's chart, approximate" in text and "at most 1 epoch per run" in text
+    assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/test.json")}
+    assert len(stamps) == 3
+    # again: nothing is retrained or decoded again, only the report is rewritten
+    started = time.time()
+    assert runner.main(argv) == 0
+    second = capsys.readouterr().out
+    assert "3 finished before, 0 to train, 0 to resume, 0 to decode" in second
+    assert sum("skipped" in line for line in second.splitlines()) == 3 and " trained " not in second
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/test.json")} == stamps
+    assert time.time() - started < 60
