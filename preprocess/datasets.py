@@ -58,9 +58,12 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "nl-rx-turk": ("train", "dev", "test"),
     "nl-rx-synth": ("train", "dev", "test"),
     "kb13": ("train", "test"),
+    "geoquery": ("train", "dev", "test"),
+    "geoquery-query": ("train", "dev", "test"),
 }
 #: The folder under the data root of each data set (by default its own name).
-FOLDERS = {"nl-rx-turk": "nl-rx", "nl-rx-synth": "nl-rx", "kb13": "nl-rx"}
+FOLDERS = {"nl-rx-turk": "nl-rx", "nl-rx-synth": "nl-rx", "kb13": "nl-rx", "geoquery": "text2sql",
+           "geoquery-query": "text2sql"}
 ENV_VAR = "TRANX_DATA_ROOT"
 _CHECKOUT = Path(__file__).resolve().parents[1]
 _DJANGO_RANGES = {"train": (0, 16000), "dev": (16000, 17000), "test": (17000, None), "all": (0, None)}
@@ -133,6 +136,16 @@ def resolve_data_root(explicit: str | os.PathLike | None = None, dataset: str | 
     what = f" for {dataset!r}" if dataset else ""
     raise DataRootError(f"data root not found{what}: tried {', '.join(tried)}; "
                         f"pass --data-root DIR or set {ENV_VAR}")
+
+
+def data_folder(dataset: str, data_root: str | os.PathLike | None = None) -> Path:
+    """The folder holding `dataset`'s files (what a result's provenance hashes): its folder under the data root, or
+    the folder of a task file's pairs."""
+    if dataset not in DATASETS:
+        from .user_tasks import read_task_file
+        _check(dataset)
+        return Path(read_task_file(dataset)["data"]).parent
+    return resolve_data_root(data_root, dataset) / FOLDERS.get(dataset, dataset)
 
 
 # ------------------------------------------------------------------------------------------------------------ readers
@@ -214,8 +227,38 @@ def _regex(dataset: str):
     return read
 
 
+#: text2sql-data v4's file of each data set (preprocess.text2sql documents the reading).
+TEXT2SQL_FILES = {"geoquery": "geography.json", "atis": "atis.json", "advising": "advising.json"}
+
+
+def text2sql_folder(data_root: str | os.PathLike | None = None) -> Path:
+    """``<data root>/text2sql``, the root chosen as for every data set; DataRootError when absent."""
+    return resolve_data_root(data_root, "geoquery") / FOLDERS["geoquery"]
+
+
+def read_text2sql(folder: Path, source: str, split: str, split_kind: str, dataset: str) -> list[RawExample]:
+    """The questions of text2sql-data's `source` in `split` of its question or query split (preprocess.text2sql)."""
+    with open(folder / TEXT2SQL_FILES[source], encoding="utf-8") as f:
+        queries = json.load(f)
+    out: list[RawExample] = []
+    for i, query in enumerate(queries):
+        examples = {v["name"]: v.get("example", "") for v in query.get("variables", [])}
+        for j, sentence in enumerate(query["sentences"]):
+            where = query["query-split"] if split_kind == "query" else sentence["question-split"]
+            if where != split:  # Advising's "exclude" matches no split
+                continue
+            given = sentence.get("variables", {})
+            variables = {name: given.get(name) or examples.get(name, "") for name in {**examples, **given}}
+            variables = {name: value for name, value in variables.items() if value != ""}
+            meta = {"query": i, "sentence": j, "variables": dict(sorted(variables.items()))}
+            out.append(RawExample(f"{split}/{len(out)}", dataset, split, sentence["text"], query["sql"][0], meta))
+    return out
+
+
 _READERS = {"conala": _conala, "django": _django, "codeinsight": _codeinsight,
-            **{name: _regex(name) for name in _REGEX_SPLIT_DIRS}}
+            **{name: _regex(name) for name in _REGEX_SPLIT_DIRS},
+            "geoquery": lambda folder, split: read_text2sql(folder, "geoquery", split, "question", "geoquery"),
+            "geoquery-query": lambda folder, split: read_text2sql(folder, "geoquery", split, "query", "geoquery-query")}
 
 
 # ------------------------------------------------------------------------------------------- Django line completion

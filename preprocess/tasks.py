@@ -46,6 +46,7 @@ class Task:
     # dfa_accuracy: what the data set's slots (`<M0>`) stand for when automata are compared (others: fresh symbols)
     slot_values: tuple[tuple[str, str], ...] = ()
     data: str | None = None  # a user's task file: its JSON Lines pairs (preprocess.user_tasks)
+    database: str | None = None  # SQL: the SQLite file under the data root that execution accuracy runs on
 
     def __post_init__(self):
         for name, value, allowed in (("intent_style", self.intent_style, INTENT_STYLES),
@@ -111,6 +112,10 @@ TASKS = {
     **{name: Task(name, language="lark:regex", metric="dfa_accuracy", selection_metric="dfa_accuracy",
                   match="string", token_cutoff=1, slot_values=slots)
        for name, slots in (("nl-rx-turk", _NLRX_SLOTS), ("nl-rx-synth", _NLRX_SLOTS), ("kb13", _NLRX_SLOTS))},
+    # SQL with anonymised values (`state_name0`), shared by question and query: exact match of the canonical query
+    **{name: Task(name, language="lark:sql", metric="exact_match", selection_metric="exact_match",
+                  match="canonical", token_cutoff=1, database="text2sql/geography-db.added-in-2020.sqlite")
+       for name in ("geoquery", "geoquery-query")},
 }
 #: The unit-test harness of each task with `unit_tests` (the authors' semantics, their data set's README).
 TEST_HARNESSES = {

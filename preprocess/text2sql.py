@@ -28,36 +28,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
-from .datasets import _CHECKOUT, ENV_VAR, DataRootError, RawExample
+from .datasets import TEXT2SQL_FILES, RawExample, read_text2sql, text2sql_folder
 
-__all__ = ["FILES", "SPLIT_KINDS", "TEXT2SQL_FOLDER", "load_text2sql", "text2sql_folder"]
+__all__ = ["FILES", "SPLIT_KINDS", "load_text2sql", "text2sql_folder"]
 
-TEXT2SQL_FOLDER = "text2sql"
-#: The file of each data set, in ``<data root>/text2sql/``.
-FILES = {"geoquery": "geography.json", "atis": "atis.json", "advising": "advising.json"}
+FILES = TEXT2SQL_FILES  # the file of each data set, in ``<data root>/text2sql/``
 SPLITS = ("train", "dev", "test")
 SPLIT_KINDS = ("question", "query")
-
-
-def text2sql_folder(data_root: str | os.PathLike | None = None) -> Path:
-    """``<data root>/text2sql``, the root chosen as ``resolve_data_root`` chooses it; DataRootError when absent."""
-    if data_root is not None and str(data_root) != "":
-        candidates = [(Path(data_root).expanduser(), "data_root")]
-    elif os.environ.get(ENV_VAR):
-        candidates = [(Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR)]
-    else:
-        candidates = [(_CHECKOUT.parent / "shared" / "data", "default beside the checkout"),
-                      (_CHECKOUT / "data" / "raw", "default in the checkout")]
-    tried = []
-    for root, how in candidates:
-        folder = root / TEXT2SQL_FOLDER
-        if folder.is_dir():
-            return folder
-        tried.append(f"{folder} ({how})")
-    raise DataRootError(f"data root not found for text2sql: tried {', '.join(tried)}; "
-                        f"pass --data-root DIR or set {ENV_VAR}")
 
 
 def load_text2sql(dataset: str, split: str, data_root: str | os.PathLike | None = None, *,
@@ -70,18 +48,4 @@ def load_text2sql(dataset: str, split: str, data_root: str | os.PathLike | None 
         raise ValueError(f"unknown split {split!r} for {dataset!r}; valid: {', '.join(SPLITS)}")
     if split_kind not in SPLIT_KINDS:
         raise ValueError(f"unknown split_kind {split_kind!r}; valid: {', '.join(SPLIT_KINDS)}")
-    with open(text2sql_folder(data_root) / FILES[dataset], encoding="utf-8") as f:
-        queries = json.load(f)
-    out: list[RawExample] = []
-    for i, query in enumerate(queries):
-        examples = {v["name"]: v.get("example", "") for v in query.get("variables", [])}
-        for j, sentence in enumerate(query["sentences"]):
-            where = query["query-split"] if split_kind == "query" else sentence["question-split"]
-            if where != split:  # Advising's "exclude" matches no split
-                continue
-            given = sentence.get("variables", {})
-            variables = {name: given.get(name) or examples.get(name, "") for name in {**examples, **given}}
-            variables = {name: value for name, value in variables.items() if value != ""}
-            meta = {"query": i, "sentence": j, "variables": dict(sorted(variables.items()))}
-            out.append(RawExample(f"{split}/{len(out)}", dataset, split, sentence["text"], query["sql"][0], meta))
-    return out
+    return read_text2sql(text2sql_folder(data_root), dataset, split, split_kind, dataset)

@@ -164,7 +164,8 @@ def test_parse_target():
 def test_datasets_listing():
     assert DATASETS == {"conala": ("train", "test"), "django": ("train", "dev", "test", "all"),
                         "codeinsight": ("train", "test"), "nl-rx-turk": ("train", "dev", "test"),
-                        "nl-rx-synth": ("train", "dev", "test"), "kb13": ("train", "test")}
+                        "nl-rx-synth": ("train", "dev", "test"), "kb13": ("train", "test"),
+                        "geoquery": ("train", "dev", "test"), "geoquery-query": ("train", "dev", "test")}
 
 
 def test_parseable_identity_outside_django():

@@ -248,3 +248,19 @@ def test_denotations_and_string_match():
     assert sql_exact_match("SELECT  Aalias0.X ,Aalias0.Y FROM A AS Aalias0 ;",
                            "SELECT Aalias0.X , Aalias0.Y FROM A AS Aalias0 ;")
     assert not sql_exact_match('SELECT "a  b" ;', 'SELECT "a b" ;')  # inside a literal, spaces count
+
+
+def test_tranx_score_reports_geoquery_execution_accuracy(tmp_path, capsys):
+    data_folder()  # skips without the data
+    from preprocess.splits import split_examples
+    from tranx.cli import main
+    raw = split_examples("geoquery", splits=["test"])["test"]
+    wrong = raw[0].code.replace("DESC", "ASC") if "DESC" in raw[0].code else "SELECT 1 ;"
+    rows = [{"id": e.id, "prediction": wrong if i == 0 else e.code} for i, e in enumerate(raw)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["score", "--dataset", "geoquery", "--split", "test", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n"] == 279 and summary["gold_failed"] == 2  # test/103, test/104: the README's broken query
+    assert summary["execution_accuracy"] == pytest.approx(100 * 278 / 279, abs=1e-4)
+    assert summary["exact_match"] == pytest.approx(100 * 278 / 279, abs=1e-4)

@@ -71,7 +71,7 @@ def _cmd_score(args) -> int:
     require_file(args.predictions)  # before loading the references: fail fast, one line
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
-    return score_and_report(args.predictions, raw, args.dataset, args.split, args.report)
+    return score_and_report(args.predictions, raw, args.dataset, args.split, args.report, data_root=args.data_root)
 
 
 # --- the model: train, eval, translate -------------------------------------------------------------
@@ -185,22 +185,23 @@ def _cmd_eval(args) -> int:
     write_jsonl(args.out, rows)
     result = None
     if args.result:
-        from preprocess.datasets import resolve_data_root
+        from preprocess.datasets import data_folder
         run = Path(args.run)
         summary_file = run / "summary.json"
         payload = {"run": str(run), "dataset": args.dataset, "split": args.split, "decoding": how,
                    "train_summary": json.loads(summary_file.read_text()) if summary_file.is_file() else None}
         result = {"path": args.result, "payload": payload,
                   "how": {"config": translator.config.to_json(),
-                          "data_folders": {args.dataset: resolve_data_root(args.data_root, args.dataset) / args.dataset}}}
+                          "data_folders": {args.dataset: data_folder(args.dataset, args.data_root)}}}
     failed = sum(1 for r in rows if "error" in r)
     print(f"{len(rows)} predictions written to {args.out} ({how}"
           + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
     if args.execute:
-        score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True)
+        score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True, data_root=args.data_root)
         return execute_and_report(args.out, args.dataset, args.split, args.data_root, args.workers, args.timeout,
                                    args.details, ids=[e.id for e in raw], result=result)
-    return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result)
+    return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result,
+                            data_root=args.data_root)
 
 
 def _cmd_execute(args) -> int:

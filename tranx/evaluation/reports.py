@@ -53,9 +53,10 @@ def _write_result(result: dict | None, summary: dict, key: str) -> None:
 
 
 def score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False,
-                     result: dict | None = None) -> int:
+                     result: dict | None = None, data_root=None) -> int:
     """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
-    last line, the JSON summary. Shared by `tranx score` and `tranx eval`."""
+    last line, the JSON summary; a task with a database (GeoQuery) adds execution accuracy. Shared by `tranx score`
+    and `tranx eval`."""
     from tranx.evaluation.scoring import score_predictions
     from tranx.io import write_json
     references = {e.id: e.code for e in raw}
@@ -72,9 +73,26 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
+    summary.update(_execution_scores(predictions, raw, dataset, data_root))
     _write_result(result, summary, "scores")
     print(("text scores: " if quiet else "") + json.dumps(summary, ensure_ascii=False))
     return 0
+
+
+def _execution_scores(predictions, raw: list, dataset: str, data_root) -> dict:
+    """Execution accuracy on the task's SQLite database (tranx.evaluation.sql_execution), or {} without one."""
+    from preprocess.tasks import get_task
+    task = get_task(dataset)
+    if not task.database:
+        return {}
+    from preprocess.datasets import resolve_data_root
+    from tranx.evaluation.scoring import read_predictions
+    from tranx.evaluation.sql_execution import execution_accuracy
+    read = read_predictions(predictions, {e.id: e.code for e in raw})
+    hypotheses = [read.candidates.get(e.id, [""])[0] for e in raw]
+    scores = execution_accuracy(hypotheses, raw, resolve_data_root(data_root, dataset) / task.database)
+    return {"execution_accuracy": round(scores["accuracy"], 4), "gold_failed": len(scores["gold_failed"]),
+            "prediction_failed": scores["pred_failed"]}
 
 
 def execute_and_report(predictions, dataset: str, split: str, data_root, workers, timeout, details=None, ids=None,
