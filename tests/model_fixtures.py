@@ -184,3 +184,14 @@ def replay_log_probs(model: TranxModel, words: list[str], actions) -> list[float
             previous = ids.of(action)
             hypothesis = hypothesis.apply(action)
     return out
+
+
+def assert_replays(language, tree) -> None:
+    """The oracle actions of `tree`, each allowed by the grammar constraint, build `tree` again."""
+    from tranx.grammar.transition import TransitionSystem, valid_actions
+    system = TransitionSystem(language.grammar)
+    hypothesis = system.initial()
+    for action in system.oracle(tree):
+        assert valid_actions(hypothesis).allows(action), action
+        hypothesis = hypothesis.apply(action)
+    assert hypothesis.is_complete and hypothesis.tree() == tree

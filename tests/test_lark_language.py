@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tranx.errors import ConversionError, GrammarError
-from tranx.grammar.transition import TransitionSystem, valid_actions
 from tranx.grammar.tree import Node
 from tranx.languages.lark_grammar import lark_to_asdl
 from tranx.languages.lark_language import LarkLanguage
+from model_fixtures import assert_replays
 
 ARITH = r"""
 ?start: sum
@@ -95,16 +95,6 @@ REGEXES = {
 
 ARITH_LANGUAGES = {parser: LarkLanguage(ARITH, name="arith", parser=parser) for parser in ("earley", "lalr")}
 REGEX_LANGUAGE = LarkLanguage(REGEX, name="regex")
-
-
-def assert_replays(language, tree) -> None:
-    """The oracle actions of `tree`, each allowed by the grammar constraint, build `tree` again."""
-    system = TransitionSystem(language.grammar)
-    hypothesis = system.initial()
-    for action in system.oracle(tree):
-        assert valid_actions(hypothesis).allows(action), action
-        hypothesis = hypothesis.apply(action)
-    assert hypothesis.is_complete and hypothesis.tree() == tree
 
 
 def assert_round_trips(language, code: str):

@@ -16,24 +16,14 @@ from preprocess.text2sql import FILES, load_text2sql, text2sql_folder
 from tranx.errors import ConversionError
 from tranx.evaluation.sql_execution import (ReadOnlyDatabase, execution_accuracy, gold_execution, normalize_sql,
                                             same_denotation, sql_exact_match, substitute_variables)
-from tranx.grammar.transition import TransitionSystem, valid_actions
 from tranx.grammar.tree import Node
 from tranx.languages import get_language
 from tranx.languages.lark_language import LarkLanguage
+from model_fixtures import assert_replays
 
 ROOT = Path(__file__).resolve().parents[1]
 GEO_DB = "geography-db.added-in-2020.sqlite"
 SQL = get_language("lark:sql")
-
-
-def assert_replays(language, tree) -> None:
-    """The oracle actions of `tree`, each allowed by the grammar constraint, build `tree` again."""
-    system = TransitionSystem(language.grammar)
-    hypothesis = system.initial()
-    for action in system.oracle(tree):
-        assert valid_actions(hypothesis).allows(action), action
-        hypothesis = hypothesis.apply(action)
-    assert hypothesis.is_complete and hypothesis.tree() == tree
 
 
 @functools.lru_cache(maxsize=None)

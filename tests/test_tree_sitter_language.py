@@ -18,6 +18,7 @@ from tranx.grammar.transition import TransitionSystem, valid_actions  # noqa: E4
 from tranx.grammar.tree import Node  # noqa: E402
 from tranx.languages.tree_sitter_grammar import induce_grammar  # noqa: E402
 from tranx.languages.tree_sitter_language import TreeSitterLanguage, UnseenShape, round_trip  # noqa: E402
+from model_fixtures import assert_replays  # noqa: E402
 
 # Written as the induced grammar writes them (one space between words, none around `;` before it), so the text comes
 # back identical: pipes, flags, quotes, $(...), backquotes, ${...}, redirections, -exec ... \;, &&, ||, assignments.
@@ -38,16 +39,6 @@ BASH = [
     "VAR=1 make -j4 all",
 ]
 LANGUAGE = TreeSitterLanguage("bash", BASH, name="bash")
-
-
-def assert_replays(language, tree) -> None:
-    """The oracle actions of `tree`, each allowed by the grammar constraint, build `tree` again."""
-    system = TransitionSystem(language.grammar)
-    hypothesis = system.initial()
-    for action in system.oracle(tree):
-        assert valid_actions(hypothesis).allows(action), action
-        hypothesis = hypothesis.apply(action)
-    assert hypothesis.is_complete and hypothesis.tree() == tree
 
 
 @pytest.mark.parametrize("code", BASH)

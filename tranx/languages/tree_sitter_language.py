@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass, field as dataclass_field
 
 from tranx.errors import ConversionError, GrammarError
+from tranx.languages.text_slots import restore_text, substitute_text
 from tranx.grammar.asdl import Grammar
 from tranx.grammar.tree import Node
 from tranx.languages.tree_sitter_grammar import (
@@ -293,23 +294,11 @@ class TreeSitterLanguage:
     decode_literal = encode_literal  # a leaf's value is its text
 
     def substitute(self, code: str, slots) -> tuple[str, frozenset[str]]:
-        """Each slot value found in the text -> its slot name, kept only where the result still parses."""
-        used = set()
-        for name, value in sorted(slots.items(), key=lambda item: -len(item[1])):  # longest value first
-            if value and value in code:
-                replaced = code.replace(value, name)
-                try:
-                    self.parse(replaced)
-                except ConversionError:
-                    continue
-                code = replaced
-                used.add(name)
-        return code, frozenset(used)
+        """Slot values found in the text -> slot names, where it still parses (tranx.languages.text_slots)."""
+        return substitute_text(code, slots, self.parse)
 
     def restore(self, code: str, slots) -> str:
-        for name, value in sorted(slots.items(), key=lambda item: -len(item[0])):  # str_10 before str_1
-            code = code.replace(name, value)
-        return code
+        return restore_text(code, slots)
 
     def tokenize(self, code: str) -> list[str]:
         """The tokens of the canonical form (leaves and anonymous tokens); a crude split when the code does not
