@@ -118,16 +118,10 @@ def check_snippet(snippet: Snippet, language_name: str | None = None) -> tuple[s
         return NOT_PARSEABLE, str(exc)
     try:
         expected = ast.unparse(expected_ast)
-        actions = _system.oracle(_language.from_ast(expected_ast))
-        hypothesis = _system.initial()
-        for step, action in enumerate(actions):
-            reason = valid_actions(hypothesis).why_not(action)
-            if reason is not None:
-                return FAILED, f"step {step}: valid_actions rejects oracle action {action}: {reason}"
-            hypothesis = hypothesis.apply(action)
-        if not hypothesis.is_complete:
-            return FAILED, f"oracle actions end with frontier {hypothesis.frontier} still open"
-        replayed_ast = _language.to_ast(hypothesis.tree())
+        replayed_tree, why = _replay(_language.from_ast(expected_ast))
+        if replayed_tree is None:
+            return FAILED, why
+        replayed_ast = _language.to_ast(replayed_tree)
         replayed = ast.unparse(replayed_ast)
         if replayed != expected:
             return FAILED, f"code differs:\n--- expected\n{expected}\n--- got\n{replayed}"
