@@ -33,6 +33,8 @@ ROWS = [
      "scores", ("dfa_accuracy", "exact_match")),
     ("KB13 test (206), one model", "kb13-test.json", "DFA accuracy / string exact match", "", "scores",
      ("dfa_accuracy", "exact_match")),
+    ("GeoQuery SQL test, question split (279), one model", "geoquery-test.json",
+     "execution accuracy / exact match", "72", "scores", ("execution_accuracy", "exact_match")),
 ]
 
 
