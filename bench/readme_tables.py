@@ -35,6 +35,8 @@ ROWS = [
      ("dfa_accuracy", "exact_match")),
     ("GeoQuery SQL test, question split (279), one model", "geoquery-test.json",
      "execution accuracy / exact match", "72", "scores", ("execution_accuracy", "exact_match")),
+    ("GeoQuery SQL test, query split (182), one model", "geoquery-query-test.json",
+     "execution accuracy / exact match", "", "scores", ("execution_accuracy", "exact_match")),
 ]
 
 
