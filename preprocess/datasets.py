@@ -60,6 +60,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "kb13": ("train", "test"),
     "geoquery": ("train", "dev", "test"),
     "geoquery-query": ("train", "dev", "test"),
+    "nl2bash": ("train", "dev", "test"),
 }
 #: The folder under the data root of each data set (by default its own name).
 FOLDERS = {"nl-rx-turk": "nl-rx", "nl-rx-synth": "nl-rx", "kb13": "nl-rx", "geoquery": "text2sql",
@@ -255,7 +256,16 @@ def read_text2sql(folder: Path, source: str, split: str, split_kind: str, datase
     return out
 
 
-_READERS = {"conala": _conala, "django": _django, "codeinsight": _codeinsight,
+def _nl2bash(folder: Path, split: str) -> list[RawExample]:
+    """The standard filtered split (8,090 / 609 / 606): line i of `<split>.nl.filtered` and `<split>.cm.filtered`."""
+    intents, commands = _lines(folder / f"{split}.nl.filtered"), _lines(folder / f"{split}.cm.filtered")
+    if len(intents) != len(commands):
+        raise ValueError(f"{folder}: {split}.nl.filtered has {len(intents)} lines but {split}.cm.filtered "
+                         f"{len(commands)}")
+    return [RawExample(f"{split}/{i}", "nl2bash", split, nl, cm) for i, (nl, cm) in enumerate(zip(intents, commands))]
+
+
+_READERS = {"conala": _conala, "nl2bash": _nl2bash, "django": _django, "codeinsight": _codeinsight,
             **{name: _regex(name) for name in _REGEX_SPLIT_DIRS},
             "geoquery": lambda folder, split: read_text2sql(folder, "geoquery", split, "question", "geoquery"),
             "geoquery-query": lambda folder, split: read_text2sql(folder, "geoquery", split, "query", "geoquery-query")}

@@ -8,6 +8,7 @@ Splits (``split_examples``), all fixed and documented:
 * ``django``: by line, ``train`` 0-15999, ``dev`` 16000-16999, ``test`` 17000-18804 (16,000 / 1,000 / 1,805).
 * ``nl-rx-turk``, ``nl-rx-synth``: the standard split files (6,500 / 1,000 / 2,500; ``dev`` = their ``val`` files).
 * ``geoquery`` (question split, 549 / 49 / 279) and ``geoquery-query`` (query split): text2sql-data's own splits.
+* ``nl2bash``: the standard filtered split files (8,090 / 609 / 606).
 * ``kb13``: ``dev`` = 60 of the 618 train rows (drawn as for CoNaLa), ``train`` = the other 558, ``test`` = the 206 of
   the ``val`` files (the published test set).
 * ``codeinsight``: the 6 train rows whose Stack Overflow question is in CoNaLa test (``CODEINSIGHT_CONALA_TEST_OVERLAP``,
@@ -29,7 +30,7 @@ from .datasets import RawExample, load_examples
 DEV_SEED = 1234
 DEV_SIZES = {"conala": 200, "codeinsight": 150, "kb13": 60}
 #: Data sets whose files define a dev split of their own.
-OWN_DEV = ("django", "nl-rx-turk", "nl-rx-synth", "geoquery", "geoquery-query")
+OWN_DEV = ("django", "nl-rx-turk", "nl-rx-synth", "geoquery", "geoquery-query", "nl2bash")
 SPLITS = ("train", "dev", "test")
 #: CodeInsight train rows whose question is in CoNaLa test (its README, "Overlap with the other shared data").
 CODEINSIGHT_CONALA_TEST_OVERLAP = ("train/336", "train/536", "train/665", "train/683", "train/927", "train/1535")

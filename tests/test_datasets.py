@@ -165,7 +165,8 @@ def test_datasets_listing():
     assert DATASETS == {"conala": ("train", "test"), "django": ("train", "dev", "test", "all"),
                         "codeinsight": ("train", "test"), "nl-rx-turk": ("train", "dev", "test"),
                         "nl-rx-synth": ("train", "dev", "test"), "kb13": ("train", "test"),
-                        "geoquery": ("train", "dev", "test"), "geoquery-query": ("train", "dev", "test")}
+                        "geoquery": ("train", "dev", "test"), "geoquery-query": ("train", "dev", "test"),
+                        "nl2bash": ("train", "dev", "test")}
 
 
 def test_parseable_identity_outside_django():

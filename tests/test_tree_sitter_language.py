@@ -296,3 +296,37 @@ def test_induce_grammar_alone():
         induce_grammar("nosuchlanguage", [])
     with pytest.raises(GrammarError, match="none of the 1 programs parses"):
         induce_grammar("bash", ["echo 'x"])
+
+
+def test_a_tree_sitter_task_trains_saves_its_induced_grammar_and_translates(tmp_path):
+    """`tree-sitter:bash` as a task's language: induced from the task's training commands, kept in the checkpoint
+    (language.json), so a copied checkpoint translates without the data."""
+    import json
+    import shutil
+    from tranx.cli import main
+    from tranx.translator import Translator
+    pairs = [("list files in {d}", "ls -l {d}"), ("count lines of {d}", "wc -l {d}"),
+             ("find text files under {d}", 'find {d} -name "*.txt"'), ("show disk usage of {d}", "du -sh {d}"),
+             ("print the first lines of {d}", "head -n 5 {d}"), ("sort {d} and remove duplicates", "sort {d} | uniq")]
+    lines = [json.dumps({"intent": intent.format(d=d), "code": code.format(d=d), "split": split})
+             for d, split in (("docs", "train"), ("src", "train"), ("tmp", "train"), ("etc", "train"), ("var", "dev"),
+                              ("lib", "test")) for intent, code in pairs]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = tmp_path / "bash.json"
+    task.write_text(json.dumps({"data": "pairs.jsonl", "language": "tree-sitter:bash", "metric": "exact_match",
+                                "selection_metric": "exact_match", "match": "tokens", "token_cutoff": 1}),
+                    encoding="utf-8")
+    run = tmp_path / "run"
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.json")
+    assert main(["train", config, f"train.dataset={task}", "train.max_epochs=2", "train.eval_beam_size=1",
+                 "--threads", "1", "--out", str(run)]) == 0
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(run / "best", moved)
+    (tmp_path / "pairs.jsonl").unlink()  # the checkpoint must not need the training programs
+    assert json.loads((moved / "language.json").read_text(encoding="utf-8"))
+    translator = Translator.from_pretrained(moved)
+    assert translator.language.grammar is translator.model.grammar
+    found = translator.translate("list files in src", beam_size=3, n_best=3)
+    assert found
+    for candidate in found:  # each is a command of the induced grammar, in its canonical form
+        assert translator.language.canonicalize(candidate.code) == candidate.code

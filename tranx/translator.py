@@ -187,6 +187,8 @@ class Translator:
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
             if getattr(self.language, "lark_text", None) is not None:  # the checkpoint parses and unparses alone
                 (tmp / "grammar.lark").write_text(self.language.lark_text, encoding="utf-8")
+            if hasattr(self.language, "to_json"):  # an induced language: no training programs needed to load
+                write_json(tmp / "language.json", self.language.to_json())
             write_json(tmp / "task.json", self.task.to_json())
             self.model.tokens.save(tmp / "vocab" / "primitive.json")
             if self.model.words is not None:
@@ -238,8 +240,11 @@ class Translator:
                                       source=f"{folder}/task.json")
             encoder = load_word_encoder(folder / "encoder")
             lark_file = folder / "grammar.lark"
+            induced = folder / "language.json"
             language = get_language(task.language, grammar, lark_text=lark_file.read_text(encoding="utf-8")
-                                    if lark_file.is_file() else None)
+                                    if lark_file.is_file() else None,
+                                    description=json.loads(induced.read_text(encoding="utf-8"))
+                                    if induced.is_file() else None)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
         except (TranxError, TaskError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:

@@ -118,12 +118,24 @@ class _Settings:
     dataset: str
     substitution: bool
     language: str
+    data_root: str | None = None
+
+
+def task_language(dataset: str, data_root=None, language: str | None = None):
+    """The language of `dataset`'s task (or `language`); a tree-sitter language is induced from the task's training
+    programs (tranx.languages.tree_sitter_grammar), once per process."""
+    name = language or get_task(dataset).language
+    if name.startswith("tree-sitter:"):
+        programs = [get_task(dataset).to_parseable(e.code)
+                    for e in split_examples(dataset, data_root, splits=["train"])["train"]]
+        return get_language(name, programs=programs)
+    return get_language(name)
 
 
 def process_example(raw: RawExample, split: str, *, substitution: bool = True, language: str = "python",
-                    system: TransitionSystem | None = None) -> Example:
+                    system: TransitionSystem | None = None, data_root=None) -> Example:
     """One raw example -> an :class:`Example` (with ``skip_reason`` set when a step fails; never raises on data)."""
-    lang = get_language(language)
+    lang = task_language(raw.dataset, data_root, language)
     system = system or TransitionSystem(lang.grammar)
     canonical_intent, slots = canonicalize_intent(raw.intent, style=get_task(raw.dataset).intent_style, enabled=substitution)
     words = split_words(canonical_intent)
@@ -165,9 +177,10 @@ def _process_code(ex: Example, raw: RawExample, slots, lang, system) -> tuple[st
 
 def _process_chunk(args) -> list[Example]:
     settings, split, raws = args
-    lang = get_language(settings.language)
+    lang = task_language(settings.dataset, settings.data_root, settings.language)
     system = TransitionSystem(lang.grammar)
     return [process_example(r, split, substitution=settings.substitution, language=settings.language,
+                            data_root=settings.data_root,
                             system=system) for r in raws]
 
 
@@ -230,7 +243,7 @@ def preprocess_dataset(dataset: str, data_root=None, *, substitution: bool = Tru
     task's); vocabularies are built by ``write_preprocessed`` (or ``build_vocabs``)."""
     language = language or get_task(dataset).language
     raw = split_examples(dataset, data_root, seed=seed, splits=splits)
-    settings = _Settings(dataset, substitution, language)
+    settings = _Settings(dataset, substitution, language, None if data_root is None else str(data_root))
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     examples = {split: _process_all(rows, split, settings, workers) for split, rows in raw.items()}
     dropped = {reason: list(ids) for reason, ids in DROPPED_BEFORE_SPLIT.get(dataset, {}).items()}
@@ -246,7 +259,7 @@ def build_vocabs(result: PreprocessResult, out: str | os.PathLike, *, token_cuto
     cutoff = get_task(result.dataset).token_cutoff if token_cutoff is None else token_cutoff
     folder = Path(out) / "vocab"
     primitive = primitive_vocab((e.actions for e in train), cutoff=cutoff)
-    productions = production_vocab(get_language(result.settings["language"]).grammar)
+    productions = production_vocab(task_language(result.dataset, None, result.settings["language"]).grammar)
     primitive.save(folder / "primitive.json")
     productions.save(folder / "production.json")
     size = intent_vocab_size or get_task(result.dataset).intent_vocab_size

@@ -3,7 +3,9 @@
 Names: `python` (the ASDL grammar `grammars/python3.asdl` with its adapter; `asdl:python3` is the same), and
 `lark:NAME` for any Lark grammar: a path to a `.lark` file (`lark:my/grammar.lark`), else the grammar shipped as
 `grammars/NAME.lark` (`lark:regex`). A checkpoint keeps the text of its Lark grammar (`grammar.lark`), so it loads
-wherever it is copied; `lark_text` passes that text in.
+wherever it is copied; `lark_text` passes that text in. `tree-sitter:NAME` (a PyPI grammar wheel such as
+`tree-sitter-bash`): the action grammar is induced from training `programs`
+(tranx.languages.tree_sitter_grammar), and a checkpoint keeps that induction (`language.json`, `description`).
 """
 
 from __future__ import annotations
@@ -52,15 +54,38 @@ def _lark(spec: str, grammar: Grammar | None, lark_text: str | None):
     return LarkLanguage(text, name=name, grammar=grammar)
 
 
-def get_language(name: str, grammar: Grammar | None = None, *, lark_text: str | None = None) -> Language:
-    """The language `name` bound to `grammar` (a checkpoint's own), or to its own grammar when None."""
+def _tree_sitter(spec: str, grammar: Grammar | None, description: dict | None, programs):
+    from tranx.languages.tree_sitter_language import TreeSitterLanguage
+    if description is not None:
+        return TreeSitterLanguage.from_json(description, grammar=grammar)
+    if programs is None:
+        raise TranxError(f"language 'tree-sitter:{spec}' is induced from training programs: train a model on a "
+                         f"task in it, or load a checkpoint (its language.json)")
+    return TreeSitterLanguage(spec, programs, name=spec, grammar=grammar)
+
+
+_induced: dict[tuple, Language] = {}
+
+
+def get_language(name: str, grammar: Grammar | None = None, *, lark_text: str | None = None,
+                 description: dict | None = None, programs=None) -> Language:
+    """The language `name` bound to `grammar` (a checkpoint's own), or to its own grammar when None; a tree-sitter
+    language needs its training `programs` or a checkpoint's `description`."""
     name = ALIASES.get(name, name)
+    if name.startswith("tree-sitter:") and name[12:]:
+        if programs is not None and grammar is None and description is None:
+            programs = tuple(programs)
+            key = (name, hash(programs))
+            if key not in _induced:
+                _induced[key] = _tree_sitter(name[12:], None, None, programs)
+            return _induced[key]
+        return _tree_sitter(name[12:], grammar, description, programs)
     if name.startswith("lark:") and name[5:]:
         if grammar is not None or lark_text is not None:
             return _lark(name[5:], grammar, lark_text)
     elif name not in LANGUAGES:
         raise TranxError(f"unknown language '{name}'; available: {', '.join(sorted(LANGUAGES))}, "
-                         f"lark:NAME_OR_PATH")
+                         f"lark:NAME_OR_PATH, tree-sitter:NAME")
     elif grammar is not None:
         return LANGUAGES[name](grammar)
     if name not in _default:

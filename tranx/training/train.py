@@ -33,7 +33,6 @@ from tranx.errors import TranxError
 from tranx.evaluation.evaluate import predict
 from tranx.evaluation.scoring import task_scores
 from tranx.io import pyplot, save_figure, write_json
-from tranx.languages import get_language
 from tranx.nn.model import TranxModel, build_encoder
 from tranx.threads import set_threads
 from tranx.grammar.transition import TransitionSystem
@@ -45,14 +44,14 @@ LOG_EVERY = 20  # training steps between metrics-log lines
 
 def prepare_run(config: Config, run: Path):
     """Preprocess the data set, build (or reload) the vocabulary, and build the model."""
-    from tranx.data.pipeline import preprocess_dataset, split_examples
+    from tranx.data.pipeline import preprocess_dataset, split_examples, task_language
     t = config.train
     task = get_task(t.dataset)
     result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])
     train = result.kept("train")[:t.train_limit] if t.train_limit else result.kept("train")
     dev_raw = split_examples(t.dataset, t.data_root, splits=["dev"])["dev"]
     dev_raw = dev_raw[:t.dev_limit] if t.dev_limit else dev_raw
-    language = get_language(task.language)
+    language = task_language(t.dataset, t.data_root)
     grammar = language.grammar
     vocab_path = run / "vocab" / "primitive.json"
     if vocab_path.is_file():
@@ -112,6 +111,8 @@ class Trainer:
             (self.run / "metrics.jsonl").unlink(missing_ok=True)  # a run killed before its first checkpoint
         self.task = get_task(t.dataset)
         self.model, self.examples, self.dev = prepare_run(config, self.run)
+        from tranx.data.pipeline import task_language
+        self.language = task_language(t.dataset, t.data_root)  # the one prepare_run built the model on (cached)
         if not self.examples:
             raise TranxError("no training examples")
         self.encoder = None
@@ -142,7 +143,7 @@ class Trainer:
             handle.write(json.dumps(row) + "\n")
 
     def evaluate(self) -> dict:
-        translator = Translator(self.config, self.model, task=self.task)
+        translator = Translator(self.config, self.model, task=self.task, language=self.language)
         rows = predict(translator, self.dev, beam_size=self.config.train.eval_beam_size, progress=False)
         return task_scores(self.task, [r["prediction"] for r in rows], [e.code for e in self.dev])
 
@@ -186,7 +187,8 @@ class Trainer:
                     improved = state["best"] is None or scores[metric] > state["best"]
                     if improved:
                         state.update(best=scores[metric], best_epoch=epoch, bad_epochs=0)
-                        Translator(self.config, self.model, task=self.task).save_pretrained(self.run / "best")
+                        Translator(self.config, self.model, task=self.task,
+                                   language=self.language).save_pretrained(self.run / "best")
                 if not improved:
                     state["bad_epochs"] += 1
                 self.log({"type": "dev", "epoch": epoch, "step": state["step"], **scores,
