@@ -110,3 +110,21 @@ def test_test_set_self_and_constant():
     low = corpus_char_bleu([["ls"]] * len(cms), cms, nls)
     assert low < 1.0
     assert corpus_nlc2cmd([["ls"]] * len(cms), cms) < -0.5
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="NL2Bash data absent")
+def test_tranx_score_reports_the_nl2bash_metrics(tmp_path, capsys):
+    import json
+    from preprocess.splits import split_examples
+    from tranx.cli import main
+    raw = split_examples("nl2bash", splits=["test"])["test"]
+    for name, rows in (("gold", [{"id": e.id, "prediction": e.code} for e in raw]),
+                       ("ls", [{"id": e.id, "prediction": "ls"} for e in raw])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        assert main(["score", "--dataset", "nl2bash", "--split", "test", str(path)]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        if name == "gold":  # one test command (an assignment) has no utility: NLC2CMD 0 for it, as the official code
+            assert summary["char_bleu_top1"] == 100.0 and summary["nlc2cmd_top1"] == pytest.approx(605 / 606, abs=1e-4)
+        else:
+            assert summary["char_bleu_top1"] == 0.0 and summary["nlc2cmd_top1"] < -0.99

@@ -74,6 +74,7 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
     summary.update(_execution_scores(predictions, raw, dataset, data_root))
+    summary.update(_shell_scores(predictions, raw, dataset))
     _write_result(result, summary, "scores")
     print(("text scores: " if quiet else "") + json.dumps(summary, ensure_ascii=False))
     return 0
@@ -93,6 +94,22 @@ def _execution_scores(predictions, raw: list, dataset: str, data_root) -> dict:
     scores = execution_accuracy(hypotheses, raw, resolve_data_root(data_root, dataset) / task.database)
     return {"execution_accuracy": round(scores["accuracy"], 4), "gold_failed": len(scores["gold_failed"]),
             "prediction_failed": scores["pred_failed"]}
+
+
+def _shell_scores(predictions, raw: list, dataset: str) -> dict:
+    """NL2Bash's own scores (tranx.evaluation.bash_metrics): character BLEU over description groups and NLC2CMD, top-1
+    and top-3 of the n-best lists, or {} for a task without them."""
+    from preprocess.tasks import get_task
+    if not get_task(dataset).shell_metrics:
+        return {}
+    from tranx.evaluation.bash_metrics import corpus_char_bleu, corpus_nlc2cmd
+    from tranx.evaluation.scoring import read_predictions
+    read = read_predictions(predictions, {e.id: e.code for e in raw}, samples=True)
+    nbest = [read.candidates.get(e.id, []) for e in raw]
+    references, groups = [e.code for e in raw], [e.intent for e in raw]
+    return {f"{name}_top{k}": round(score(k), 4) for k in (1, 3) for name, score in (
+        ("char_bleu", lambda k: corpus_char_bleu(nbest, references, groups, k=k)),
+        ("nlc2cmd", lambda k: corpus_nlc2cmd(nbest, references, k=k)))}
 
 
 def execute_and_report(predictions, dataset: str, split: str, data_root, workers, timeout, details=None, ids=None,
