@@ -101,7 +101,7 @@ class TestHarness:
 
 #: What deep-regex's evaluation (regexDFAEquals.py) puts for <M0>..<M3> before comparing automata, for NL-RX and
 #: KB13 alike (KB13's real quoted values are lost in the split files); tranx.evaluation.regex_equivalence.NLRX_SLOTS.
-_NLRX_SLOTS = (("<M0>", "dog"), ("<M1>", "truck"), ("<M2>", "ring"), ("<M3>", "lake"))
+NLRX_SLOTS = (("<M0>", "dog"), ("<M1>", "truck"), ("<M2>", "ring"), ("<M3>", "lake"))
 
 TASKS = {
     "conala": Task("conala", output_style="astor"),
@@ -112,7 +112,7 @@ TASKS = {
     # with their quoted values already replaced by <M0>..., which the intent words and the regex SLOT tokens share
     **{name: Task(name, language="lark:regex", metric="dfa_accuracy", selection_metric="dfa_accuracy",
                   match="string", token_cutoff=1, slot_values=slots)
-       for name, slots in (("nl-rx-turk", _NLRX_SLOTS), ("nl-rx-synth", _NLRX_SLOTS), ("kb13", _NLRX_SLOTS))},
+       for name, slots in (("nl-rx-turk", NLRX_SLOTS), ("nl-rx-synth", NLRX_SLOTS), ("kb13", NLRX_SLOTS))},
     # SQL with anonymised values (`state_name0`), shared by question and query: exact match of the canonical query
     **{name: Task(name, language="lark:sql", metric="exact_match", selection_metric="exact_match",
                   match="canonical", token_cutoff=1, database="text2sql/geography-db.added-in-2020.sqlite")
