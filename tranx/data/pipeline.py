@@ -17,6 +17,8 @@ Left out on purpose: model-specific encoding (word pieces, tensors, copy targets
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import random
@@ -121,9 +123,10 @@ class _Settings:
     data_root: str | None = None
 
 
+@functools.lru_cache(maxsize=16)
 def task_language(dataset: str, data_root=None, language: str | None = None):
     """The language of `dataset`'s task (or `language`); a tree-sitter language is induced from the task's training
-    programs (tranx.languages.tree_sitter_grammar), once per process."""
+    programs (tranx.languages.tree_sitter_grammar). Cached: every example of a split asks for it."""
     name = language or get_task(dataset).language
     if name.startswith("tree-sitter:"):
         programs = [get_task(dataset).to_parseable(e.code)
