@@ -2,7 +2,8 @@
 
 Each reference is parsed and written back in every output style the language offers (tranx.languages:
 `plain`, `astor`); the style whose rewritten references score the highest BLEU against the raw references
-is the one a task should decode into (its `output_style`, preprocess/tasks.py). Test is never read.
+is the one a task's predictions are rewritten into for scoring (its `reference_style`, preprocess/tasks.py).
+Test is never read.
 Writes bench/results/output-format-<dataset>.json (with provenance).
 
     python bench/output_format.py [--dataset conala]
@@ -51,8 +52,8 @@ def main() -> None:
     folder = resolve_data_root(args.data_root, args.dataset) / args.dataset
     path = RESULTS / f"output-format-{args.dataset}.json"
     write_result(path, {"dataset": args.dataset, "bleu_of_rewritten_references": out, "best_style": best,
-                        "task_output_style": task.output_style}, data_folders={args.dataset: folder})
-    print(f"best style per split: {best}; the task uses {task.output_style!r}; written to {path}")
+                        "task_reference_style": task.reference_style}, data_folders={args.dataset: folder})
+    print(f"best style per split: {best}; the task uses {task.reference_style!r}; written to {path}")
 
 
 if __name__ == "__main__":

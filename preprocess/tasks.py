@@ -20,7 +20,7 @@ TASK_FORMAT = "tranx-task"
 INTENT_STYLES = ("identifiers", "strings")  # preprocess.substitution: what a quoted value becomes
 _OLD_STYLE_NAMES = {"conala": "identifiers", "django": "strings"}  # task.json files written before the rename
 COMPLETIONS = (None, "line")  # "line": a line of a larger program, completed to parse (`if x:` + body)
-OUTPUT_STYLES = ("plain", "astor")  # tranx.languages: "astor" writes strings as astor did
+REFERENCE_STYLES = ("plain", "astor")  # tranx.languages: "astor" writes strings as astor did
 METRICS = ("bleu", "exact_match", "dfa_accuracy")
 # exact match of the official token lists, of canonical code (tranx.metrics), or of the strings themselves
 MATCHES = ("tokens", "canonical", "string")
@@ -36,7 +36,8 @@ class Task:
     language: str = "python"
     intent_style: str = "identifiers"
     completion: str | None = None
-    output_style: str = "plain"
+    # how the references are written: scoring rewrites predictions into it (users always get plain code)
+    reference_style: str = "plain"
     metric: str = "bleu"  # the headline score: corpus BLEU, or exact match of canonical code
     selection_metric: str = "bleu"  # the dev score that picks the best checkpoint
     match: str = "tokens"  # what exact match compares: official token lists, or canonical code
@@ -52,7 +53,7 @@ class Task:
     def __post_init__(self):
         for name, value, allowed in (("intent_style", self.intent_style, INTENT_STYLES),
                                      ("completion", self.completion, COMPLETIONS),
-                                     ("output_style", self.output_style, OUTPUT_STYLES),
+                                     ("reference_style", self.reference_style, REFERENCE_STYLES),
                                      ("metric", self.metric, METRICS),
                                      ("selection_metric", self.selection_metric, METRICS),
                                      ("match", self.match, MATCHES)):
@@ -75,12 +76,14 @@ class Task:
         if not isinstance(obj, dict) or obj.get("format") != TASK_FORMAT:
             raise TaskError(f"{source}: not a tranx task (expected \"format\": \"{TASK_FORMAT}\")")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(obj) - known - {"format"})
+        unknown = sorted(set(obj) - known - {"format", "output_style"})
         if unknown:
             raise TaskError(f"{source}: unknown task field {unknown[0]!r}")
         try:
             fields = {k: v for k, v in obj.items() if k != "format"}
             fields["slot_values"] = tuple(tuple(pair) for pair in fields.get("slot_values", ()))
+            if "output_style" in fields:  # task.json files written before the rename
+                fields["reference_style"] = fields.pop("output_style")
             if fields.get("intent_style") in _OLD_STYLE_NAMES:
                 fields["intent_style"] = _OLD_STYLE_NAMES[fields["intent_style"]]
             return cls(**fields)
@@ -104,7 +107,7 @@ class TestHarness:
 NLRX_SLOTS = (("<M0>", "dog"), ("<M1>", "truck"), ("<M2>", "ring"), ("<M3>", "lake"))
 
 TASKS = {
-    "conala": Task("conala", output_style="astor"),
+    "conala": Task("conala", reference_style="astor"),
     "codeinsight": Task("codeinsight", unit_tests=True),
     "django": Task("django", intent_style="strings", completion="line", metric="exact_match",
                    selection_metric="exact_match", match="canonical", token_cutoff=15, intent_vocab_size=4000),

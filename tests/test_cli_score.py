@@ -23,18 +23,22 @@ def _write(path, rows) -> str:
     return str(path)
 
 
-def _score(capsys, dataset: str, path: str, split: str = "test") -> tuple[int, list[str], dict]:
-    code = main(["score", "--dataset", dataset, "--split", split, path])
+def _score(capsys, dataset: str, path: str, split: str = "test", *options: str) -> tuple[int, list[str], dict]:
+    code = main(["score", "--dataset", dataset, "--split", split, path, *options])
     lines = capsys.readouterr().out.strip().splitlines()
     return code, lines, json.loads(lines[-1])
 
 
 def test_raw_snippets_score_100(tmp_path, capsys):
     rows = [{"id": e.id, "prediction": e.code, "extra": 1} for e in _examples("conala")]
-    code, lines, last = _score(capsys, "conala", _write(tmp_path / "p.jsonl", rows))
+    code, lines, last = _score(capsys, "conala", _write(tmp_path / "p.jsonl", rows), "test", "--as-written")
     assert code == 0 and len(lines) == 1
     assert '"bleu": 100.0' in lines[-1]
     assert last["exact_match"] == 100.0 and last["n"] == 500 and last["missing"] == 0
+    # By default predictions in the translator's plain form are rewritten in the references' astor style: two
+    # references are themselves plain where astor quoting would apply ("'abcd}def}'.rfind('}')").
+    _, _, restyled = _score(capsys, "conala", _write(tmp_path / "p.jsonl", rows))
+    assert restyled["exact_match"] == 99.6 and restyled["predictions_rewritten_in"] == "astor"
 
 
 def test_raw_intents_score_low(tmp_path, capsys):

@@ -71,7 +71,8 @@ def _cmd_score(args) -> int:
     require_file(args.predictions)  # before loading the references: fail fast, one line
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
-    return score_and_report(args.predictions, raw, args.dataset, args.split, args.report, data_root=args.data_root)
+    return score_and_report(args.predictions, raw, args.dataset, args.split, args.report, data_root=args.data_root,
+                            restyle=not args.as_written)
 
 
 # --- the model: train, eval, translate -------------------------------------------------------------
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     score.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     score.add_argument("--report", default=None, help="also write the full report (every id listed) as JSON here")
+    score.add_argument("--as-written", action="store_true",
+                       help="score predictions as written, not rewritten in the references' style (CoNaLa's "
+                            "references quote strings as the astor code generator did)")
     score.set_defaults(func=_cmd_score)
 
     train = commands.add_parser(

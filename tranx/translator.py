@@ -156,7 +156,8 @@ class Translator:
         return candidates
 
     def to_code(self, tree, slots) -> str | None:
-        """Tree -> restored code in the data set's form, or None when it would not parse or compile."""
+        """Tree -> restored code as a person writes it (the task's line completion undone), or None when it would not
+        parse or compile. The references' own style (CoNaLa's astor quoting) is applied when scoring, not here."""
         try:
             code = self.language.unparse(tree)
             if self.language.check(code) is not None:
@@ -169,7 +170,7 @@ class Translator:
             self.language.parse(code)
         except ConversionError:
             return None
-        return self.task.from_parseable(self.language.pretty(code, style=self.task.output_style))
+        return self.task.from_parseable(self.language.pretty(code))
 
     # --- checkpoints ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike) -> None:

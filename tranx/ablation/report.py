@@ -62,10 +62,10 @@ def _references(plan):
 def example_scores(task, metric: str, predictions: list[str], references: list[str],
                    reference_tokens: list[list[str]] | None = None) -> ExampleScores:
     """One run's per-example scores on `metric`, as the task scores them (tranx.evaluation.scoring.task_scores)."""
-    from tranx.evaluation.scoring import task_scores
+    from tranx.evaluation.scoring import in_reference_style, task_scores
     if metric == "bleu":
         refs = reference_tokens or [tokenize_for_bleu_eval(r) for r in references]
-        return ExampleScores.bleu([tokenize_for_bleu_eval(p) for p in predictions], refs)
+        return ExampleScores.bleu([tokenize_for_bleu_eval(in_reference_style(task, p)) for p in predictions], refs)
     return ExampleScores.accuracy([task_scores(task, [p], [r])[metric] == 100.0
                                    for p, r in zip(predictions, references)])
 

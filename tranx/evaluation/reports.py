@@ -53,14 +53,15 @@ def _write_result(result: dict | None, summary: dict, key: str) -> None:
 
 
 def score_and_report(predictions, raw: list, dataset: str, split: str, report_path=None, quiet=False,
-                     result: dict | None = None, data_root=None) -> int:
+                     result: dict | None = None, data_root=None, restyle: bool = True) -> int:
     """Score a predictions file against `raw` examples (their `id`, `code`); print the problems found and, as the
     last line, the JSON summary; a task with a database (GeoQuery) adds execution accuracy. Shared by `tranx score`
-    and `tranx eval`."""
+    and `tranx eval`. Predictions are scored in the references' style (`restyle`: tranx.evaluation.scoring)."""
+    from preprocess.tasks import get_task
     from tranx.evaluation.scoring import score_predictions
     from tranx.io import write_json
     references = {e.id: e.code for e in raw}
-    report = score_predictions(predictions, references, dataset)
+    report = score_predictions(predictions, references, dataset, restyle=restyle)
     if report.missing_ids:
         print(f"missing: {report.missing} of {report.n} ids have no prediction (scored as misses): "
               f"{_some(report.missing_ids, str)}")
@@ -73,6 +74,9 @@ def score_and_report(predictions, raw: list, dataset: str, split: str, report_pa
                "exact_match": round(out["exact_match"], 4), "n": out["n"], "scored": out["scored"],
                "missing": out["missing"], "unknown": out["unknown"], "duplicates": out["duplicates"],
                "malformed": out["malformed"], "predictions": out["path"]}
+    style = get_task(dataset).reference_style
+    if style != "plain":
+        summary["predictions_rewritten_in"] = style if restyle else "no (scored as written)"
     summary.update(_execution_scores(predictions, raw, dataset, data_root))
     summary.update(_shell_scores(predictions, raw, dataset))
     _write_result(result, summary, "scores")

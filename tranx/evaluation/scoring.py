@@ -25,8 +25,8 @@ import warnings
 from preprocess.tasks import TASKS, Task, get_task
 from tranx.metrics import _check_lengths, canonical_python, canonical_scores, default_canonicalize, token_scores
 
-__all__ = ["DATASETS", "PredictionFile", "ScoreReport", "comparison_key", "read_predictions", "score_predictions",
-           "task_scores"]
+__all__ = ["DATASETS", "PredictionFile", "ScoreReport", "comparison_key", "in_reference_style", "read_predictions",
+           "score_predictions", "task_scores"]
 
 DATASETS = tuple(sorted(TASKS))
 
@@ -159,10 +159,26 @@ def comparison_key(task: Task | str) -> Callable[[str], str] | None:
     return key
 
 
-def task_scores(task: Task | str, predictions, references, canonicalize=None) -> dict:
+def in_reference_style(task: Task, code: str) -> str:
+    """A prediction written the way the task's references are (`task.reference_style`, e.g. CoNaLa's astor-style
+    string quoting): a scoring option only, since users get ordinary code. Only code in the plain form the translator
+    writes is rewritten; anything else (another system's output, code that does not parse) is scored as written."""
+    if task.reference_style == "plain" or not code:
+        return code
+    from tranx.languages import get_language
+    language, parseable = get_language(task.language), task.to_parseable(code)
+    if language.pretty(parseable) != parseable:
+        return code
+    return task.from_parseable(language.pretty(parseable, style=task.reference_style))
+
+
+def task_scores(task: Task | str, predictions, references, canonicalize=None, *, restyle: bool = True) -> dict:
     """The task's official scores: BLEU and exact match of token lists, or of canonical code (`task.match`);
-    `canonicalize` overrides the task's comparison key."""
+    `canonicalize` overrides the task's comparison key; predictions are first written in the references' style
+    (`in_reference_style`) unless `restyle` is False."""
     task = get_task(task) if isinstance(task, str) else task
+    if restyle:
+        predictions = [in_reference_style(task, p) for p in predictions]
     if task.metric == "dfa_accuracy":
         from tranx.evaluation.regex_equivalence import dfa_accuracy
         _check_lengths(predictions, references)
@@ -180,11 +196,13 @@ def score_predictions(
     references: Mapping[str, str],
     dataset: str,
     canonicalize: Callable[[str], Hashable | None] | None = None,
+    restyle: bool = True,
 ) -> ScoreReport:
     """Score the predictions file at ``path`` against ``references`` (id -> raw reference code).
 
     ``dataset`` names a task (preprocess.tasks), whose `task_scores` are reported; ``canonicalize`` replaces the
-    comparison key of a task that compares canonical code.
+    comparison key of a task that compares canonical code; ``restyle`` False scores predictions as written, not
+    rewritten in the references' style.
     """
     ds = dataset.lower() if dataset.lower() in DATASETS else dataset
     try:
@@ -199,7 +217,7 @@ def score_predictions(
     missing = [i for i in ids if i not in preds]
     hyps = [preds.get(i, "") for i in ids]
     refs = [references[i] for i in ids]
-    scores = task_scores(task, hyps, refs, canonicalize)
+    scores = task_scores(task, hyps, refs, canonicalize, restyle=restyle)
     return ScoreReport(
         dataset=ds,
         path=str(path),

@@ -18,7 +18,7 @@ from typing import Sequence
 from preprocess.tasks import Task, get_harness
 
 from tranx.errors import TranxError
-from tranx.evaluation.scoring import task_scores
+from tranx.evaluation.scoring import in_reference_style, task_scores
 from tranx.execution.unit_tests import Problem, execute
 from tranx.metrics import sentence_bleu, tokenize_for_bleu_eval
 
@@ -96,7 +96,8 @@ class BleuReward(_PerCandidate):
     """Smoothed sentence BLEU on the official tokens, scaled to 0..1; an exact token match counts as success."""
 
     def score(self, problem: Problem, code: str) -> Scored:
-        tokens, reference = tokenize_for_bleu_eval(code), tokenize_for_bleu_eval(problem.reference)
+        tokens = tokenize_for_bleu_eval(in_reference_style(self.task, code))
+        reference = tokenize_for_bleu_eval(problem.reference)
         hit = bool(tokens) and tokens == reference
         return Scored(sentence_bleu(tokens, reference) / 100.0, "match" if hit else "no_match", hit)
 
