@@ -352,8 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     score.add_argument("--report", default=None, help="also write the full report (every id listed) as JSON here")
     score.add_argument("--as-written", action="store_true",
-                       help="score predictions as written, not rewritten in the references' style (CoNaLa's "
-                            "references quote strings as the astor code generator did)")
+                       help="score predictions as written, not rewritten in the task's reference_style "
+                            "(e.g. references whose strings were quoted by the astor code generator)")
     score.set_defaults(func=_cmd_score)
 
     train = commands.add_parser(
