@@ -77,6 +77,23 @@ def test_eval_writes_predictions_and_prints_the_score_json(run, tmp_path, capsys
     assert scored["bleu"] == last["bleu"] and scored["n"] == 500 and scored["missing"] == 494
 
 
+def test_eval_keeps_the_n_best_and_scores_the_first(run, tmp_path, capsys):
+    one, three = tmp_path / "one.jsonl", tmp_path / "three.jsonl"
+    for out, n in ((one, 1), (three, 3)):
+        code, lines, _ = _call(capsys, "eval", run, "--dataset", "conala", "--split", "test", "--limit", 4,
+                               "--beam-size", 3, "--n-best", n, "--out", out, *ONE)
+        assert code == 0
+    rows1 = [json.loads(line) for line in one.read_text(encoding="utf-8").splitlines()]
+    rows3 = [json.loads(line) for line in three.read_text(encoding="utf-8").splitlines()]
+    assert all(len(r["predictions"]) <= 1 for r in rows1)  # none when no candidate parses
+    assert any(len(r["predictions"]) > 1 for r in rows3) and all(len(r["predictions"]) <= 3 for r in rows3)
+    assert [r["prediction"] for r in rows1] == [r["prediction"] for r in rows3]
+    assert all(r["prediction"] == r["predictions"][0] for r in rows3 if r["predictions"])
+    code, _, err = _call(capsys, "eval", run, "--dataset", "conala", "--split", "test", "--n-best", 0,
+                         "--out", tmp_path / "x.jsonl", *ONE)
+    assert code != 0 and "--n-best must be at least 1, got 0" in err
+
+
 def test_eval_on_another_dataset_and_a_checkpoint_folder(run, tmp_path, capsys):
     out = tmp_path / "ci.jsonl"
     code, lines, _ = _call(capsys, "eval", run / "best", "--dataset", "codeinsight", "--split", "test",

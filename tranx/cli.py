@@ -168,6 +168,8 @@ def _cmd_eval(args) -> int:
         raise TranxError(f"--limit must be at least 1, got {args.limit}")
     if args.beam_size is not None and args.beam_size < 1:
         raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
+    if args.n_best is not None and args.n_best < 1:
+        raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
     if Path(args.out).is_dir():  # before decoding, not after
         raise TranxError(f"--out {args.out} is a folder; give the predictions file to write")
     translator = _load_translator(args.run, args.threads)
@@ -175,14 +177,16 @@ def _cmd_eval(args) -> int:
                          splits=[args.split])[args.split]
     if args.limit is not None:
         raw = raw[:args.limit]  # scored against these references only
-    beam_size = args.beam_size or translator.config.train.beam_size
+    # top-3 metrics (of shell tasks) need the 3 best; the top-1 is the same however many are kept
+    n_best = args.n_best or (3 if get_task(args.dataset).shell_metrics else 1)
+    beam_size = max(args.beam_size or translator.config.train.beam_size, n_best)
     if args.samples:
         rows = predict_samples(translator, raw, num_samples=args.samples, top_k=args.top_k,
                                temperature=args.temperature, seed=1 if args.seed is None else args.seed)
         how = f"{args.samples} samples each, top-k {args.top_k}, temperature {args.temperature:g}"
     else:
-        rows = predict(translator, raw, beam_size=beam_size)
-        how = f"beam size {beam_size}"
+        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best)
+        how = f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
     write_jsonl(args.out, rows)
     result = None
     if args.result:
@@ -376,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", required=True, choices=("train", "dev", "test"))
     ev.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="the predictions file to write")
     ev.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
+    ev.add_argument("--n-best", type=int, default=None,
+                    help="candidates kept per intent (the first is scored by BLEU and exact match; top-k metrics "
+                         "use the rest); default 3 for tasks scored top-3 (shell commands), else 1")
     ev.add_argument("--limit", type=int, default=None, help="only the first N examples of the split")
     ev.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     ev.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")

@@ -147,7 +147,8 @@ class Translator:
         candidates, seen = [], set()
         for result in results:
             code = self.to_code(result.hypothesis.tree(), slots)
-            if code is None or code in seen or _leftover_slot(code, intent):
+            # an empty program is grammatical (a module with no statements) but never an answer
+            if code is None or not code.strip() or code in seen or _leftover_slot(code, intent):
                 continue
             seen.add(code)
             candidates.append(Candidate(code, result.score))

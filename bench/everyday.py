@@ -1,0 +1,94 @@
+"""Everyday intents: the pass rate of trained models on short intents of the kind users type (data/everyday).
+
+Each model translates the intents of one half (dev: for choices; test: reported once per model), its top
+candidate becomes the body of the problem's function (tranx.execution.snippet_functions) and the problem's unit tests
+run in the sandbox. Writes bench/results/everyday-<name>-<split>.json (pass rate overall and per category, outcome
+counts, provenance) and the predictions beside it with each one's outcome.
+
+    python bench/everyday.py runs/conala [runs/codeinsight ...] --split dev [--beam-size 15] [--threads 1]
+    python bench/everyday.py --check-references      # every reference passes its tests, `return None` fails them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tranx.io import atomic_write_text
+from tranx.provenance import write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DATA = ROOT / "data" / "everyday"
+
+
+def check_references(workers: int) -> int:
+    """Every reference passes its tests and a solution returning None fails at least one test of every problem."""
+    from tranx.execution.snippet_problems import SNIPPET_HARNESS, as_problems, load_snippet_problems
+    from tranx.execution.unit_tests import execute
+    snippets = load_snippet_problems(DATA / "intents.jsonl")
+    problems = as_problems(snippets)
+    bad = [p.id for p in problems if not p.reference]
+    references = execute(problems, {p.id: [p.reference] for p in problems}, SNIPPET_HARNESS, workers=workers)
+    failing = {r.id: r.errors[0] or r.verdicts[0] for r in references if r.outcomes[0] != "pass"}
+    nothing = execute(problems, {p.id: ["def solution(*args):\n    return None"] for p in problems},
+                      SNIPPET_HARNESS, workers=workers)
+    vacuous = [r.id for r in nothing if r.outcomes[0] == "pass"]
+    print(json.dumps({"problems": len(problems), "unparseable_references": bad, "failing_references": failing,
+                      "passed_by_return_none": vacuous}, indent=2))
+    return 1 if bad or failing or vacuous else 0
+
+
+def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | None) -> dict:
+    from tranx.execution.snippet_problems import SNIPPET_HARNESS, as_problems, load_snippet_problems, wrap_candidates
+    from tranx.execution.unit_tests import execute, summarize
+    from tranx.translator import Translator
+    snippets = load_snippet_problems(DATA / "intents.jsonl", split)
+    translator = Translator.from_pretrained(run)
+    results = translator.translate([p.intent for p in snippets], beam_size=beam_size, n_best=1)
+    predictions = {p.id: (candidates[0].code if candidates else "") for p, candidates in zip(snippets, results)}
+    problems = as_problems(snippets)
+    executed = execute(problems, wrap_candidates(snippets, {k: [v] for k, v in predictions.items()}),
+                       SNIPPET_HARNESS, workers=workers)
+    summary = summarize(problems, executed, excluded={})
+    name = name or Path(run).name
+    path = RESULTS / f"everyday-{name}-{split}.json"
+    rows = [{"id": p.id, "intent": p.intent, "prediction": predictions[p.id], "outcome": r.outcomes[0],
+             "error": r.errors[0]} for p, r in zip(snippets, executed)]
+    atomic_write_text(path.with_suffix(".predictions.jsonl"),
+                      "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    payload = {"model": name, "run": run, "split": split, "beam_size": beam_size,
+               "pass_rate": summary["pass@1"], "passed": summary["passed"], "problems": summary["total"],
+               "outcomes": summary["outcomes"],
+               "categories": {label: stats["pass@1"] for label, stats in summary["labels"].items()}}
+    write_result(path, payload, config=translator.config.to_json(), data_folders={"everyday": DATA})
+    print(f"{name} {split}: {summary['passed']}/{summary['total']} pass ({summary['pass@1']}%), written to {path}")
+    return payload
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="run folders or checkpoints")
+    parser.add_argument("--split", choices=("dev", "test"))
+    parser.add_argument("--beam-size", type=int, default=15)
+    parser.add_argument("--name", default=None, help="the result's name (default: the run folder's name)")
+    parser.add_argument("--workers", type=int, default=1, help="sandbox workers")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--check-references", action="store_true")
+    args = parser.parse_args()
+    if args.check_references:
+        return check_references(args.workers)
+    if not args.runs or not args.split:
+        parser.error("give run folders and --split (or --check-references)")
+    if args.name and len(args.runs) > 1:
+        parser.error("--name names one run")
+    from tranx.threads import set_threads
+    set_threads(args.threads)
+    for run in args.runs:
+        evaluate(run, args.split, args.beam_size, args.workers, args.name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

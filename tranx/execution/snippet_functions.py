@@ -1,0 +1,67 @@
+"""A snippet (what a CoNaLa-style model writes: an expression or a few statements) as a function that unit tests
+can call.
+
+The contract of a benchmark whose problems give a signature instead of a program (the everyday intents,
+data/everyday): the candidate becomes the body of ``def solution(<args>)``; when its last statement is an
+expression, that expression is returned, unless the problem names a variable in ``returns`` (``xs.sort()``
+returns ``xs``), which is then returned after the body. A candidate that defines functions itself (a model trained on
+whole functions) is kept as a module and its last top-level function is called ``solution``.
+
+Only parsing happens here: the code is never run in this process (the sandbox runs it).
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import warnings
+from typing import Sequence
+
+from tranx.errors import TranxError
+
+SOLUTION = "solution"
+
+__all__ = ["SOLUTION", "as_function", "check_signature"]
+
+
+def check_signature(args: Sequence[str], returns: str | None, *, source: str = "problem") -> None:
+    """Refuse argument and return names that are not plain, distinct Python identifiers."""
+    names = list(args) + ([returns] if returns is not None else [])
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise TranxError(f"{source}: {name!r} is not a Python identifier")
+    if len(set(args)) != len(args):
+        raise TranxError(f"{source}: repeated argument names in {list(args)}")
+
+
+def as_function(code: str, args: Sequence[str], returns: str | None = None, *, name: str = SOLUTION) -> str | None:
+    """The module text that defines `name(*args)` from `code`, or None when `code` is empty or does not parse."""
+    check_signature(args, returns)
+    if not isinstance(code, str) or not code.strip():
+        return None
+    try:
+        with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
+            warnings.simplefilter("ignore")
+            module = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if not module.body:
+        return None
+    defined = [s for s in module.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if defined:  # a whole function: call it by the benchmark's name
+        alias = ast.Assign(targets=[ast.Name(name, ast.Store())], value=ast.Name(defined[-1].name, ast.Load()))
+        module.body.append(alias)
+        return ast.unparse(ast.fix_missing_locations(module))
+    body = list(module.body)
+    if returns is not None:
+        body.append(ast.Return(value=ast.Name(returns, ast.Load())))
+    elif isinstance(body[-1], ast.Expr):
+        body[-1] = ast.Return(value=body[-1].value)
+    function = ast.FunctionDef(
+        name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in args], kwonlyargs=[],
+                                      kw_defaults=[], defaults=[]),
+        body=body, decorator_list=[], returns=None, type_params=[])
+    try:
+        return ast.unparse(ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[])))
+    except (ValueError, RecursionError):
+        return None
