@@ -41,6 +41,34 @@ def saved(translator, tmp_path_factory):
     return folder
 
 
+def test_an_empty_program_is_the_last_resort(translator, monkeypatch):
+    from types import SimpleNamespace
+    codes = {"a": "", "b": "x = 1", "c": "", "d": "y = 2"}
+    results = [SimpleNamespace(hypothesis=SimpleNamespace(tree=lambda k=k: k), score=-i) for i, k in enumerate("abcd")]
+    monkeypatch.setattr(translator, "to_code", lambda tree, slots: codes[tree])
+    assert [(c.code, c.score) for c in translator._candidates(results, None, "i", 3)] == [
+        ("x = 1", -1), ("y = 2", -3), ("", 0)]
+    assert [c.code for c in translator._candidates(results, None, "i", 1)] == ["x = 1"]
+    assert [c.code for c in translator._candidates(results[:1], None, "i", 2)] == [""]  # nothing better
+
+
+def test_coverage_rerank_reorders_the_whole_beam_then_cuts(translator):
+    from tranx.decoding.rerank import intent_mentions, mention_coverage
+    for intent in INTENTS:
+        every = translator.translate(intent, beam_size=6, n_best=6, rerank="none")
+        reranked = translator.translate(intent, beam_size=6, n_best=6, rerank="coverage")
+        assert sorted(c.code for c in reranked) == sorted(c.code for c in every)
+        mentions = intent_mentions(intent)
+        expected = sorted(every, key=lambda c: -mention_coverage(c.code, mentions))
+        assert [c.code for c in reranked] == [c.code for c in expected]
+        # the top-1 comes from the whole beam, not from the model's top-1 alone
+        top = translator.translate(intent, beam_size=6, n_best=1, rerank="coverage")
+        assert [c.code for c in top] == [c.code for c in expected[:1]]
+    assert sum(len(translator.translate(i, beam_size=6, n_best=6)) for i in INTENTS) > len(INTENTS)
+    with pytest.raises(TranxError, match="unknown reranker"):
+        translator.translate(INTENTS[0], rerank="best")
+
+
 def test_every_n_best_candidate_parses(translator):
     intents = INTENTS + [e.intent for e in conala_examples()[:6]]
     outputs = translator.translate(intents, beam_size=6, n_best=6)
@@ -48,8 +76,9 @@ def test_every_n_best_candidate_parses(translator):
     codes = []
     for candidates in outputs:
         assert len(candidates) <= 6
-        scores = [c.score for c in candidates]
+        scores = [c.score for c in candidates if c.code.strip()]
         assert scores == sorted(scores, reverse=True)
+        assert all(c.code.strip() for c in candidates[:len(scores)])  # an empty program only after the others
         assert len({c.code for c in candidates}) == len(candidates)  # duplicates are merged
         for c in candidates:
             ast.parse(c.code)

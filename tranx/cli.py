@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from preprocess.tasks import TASKS, get_task
 
+from tranx.config import RERANKERS
 from tranx.errors import TranxError
 from tranx.evaluation.reports import check_execution_args, execute_and_report, require_file, score_and_report
 
@@ -153,6 +153,10 @@ def _load_translator(path: str, threads: int | None):
     return Translator.from_pretrained(path)
 
 
+_RERANK_HELP = ("order of the beam's candidates: none (the model's) or coverage (those naming more of the intent's "
+                "backquoted names and quoted values first); default: the model config's train.rerank")
+
+
 def _cmd_eval(args) -> int:
     from tranx.data.pipeline import DEV_SEED, split_examples
     from tranx.evaluation.evaluate import predict, predict_samples
@@ -185,8 +189,10 @@ def _cmd_eval(args) -> int:
                                temperature=args.temperature, seed=1 if args.seed is None else args.seed)
         how = f"{args.samples} samples each, top-k {args.top_k}, temperature {args.temperature:g}"
     else:
-        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best)
-        how = f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
+        rerank = args.rerank or translator.config.train.rerank
+        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best, rerank=rerank)
+        how = (f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
+               + (f", reranked by {rerank}" if rerank != "none" else ""))
     write_jsonl(args.out, rows)
     result = None
     if args.result:
@@ -216,76 +222,10 @@ def _cmd_execute(args) -> int:
                                args.details)
 
 
-def _read_stdin_intents() -> list[tuple[str, object]]:
-    """(label, intent or error message) for each non-blank line of stdin, decoded as UTF-8."""
-    out = []
-    for number, line in enumerate(sys.stdin.buffer.read().split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            continue
-        try:
-            out.append((f"line {number}", line.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            out.append((f"line {number}", TranxError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})")))
-    return out
-
-
-def _argv_intent(intent: str):
-    """A command-line intent; bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)."""
-    try:
-        intent.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = os.fsencode(intent)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return TranxError(f"intent is not valid UTF-8 ({exc.reason} at byte {exc.start})")
-        return TranxError("intent is not valid UTF-8")
-    return intent
-
-
 def _cmd_translate(args) -> int:
-    from tranx.translator import MAX_INTENT_CHARS
-    if args.n_best < 1:
-        raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
-    if args.beam_size is not None and args.beam_size < 1:
-        raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
-    translator = _load_translator(args.run, args.threads)
-    items: list[tuple[str | None, object]] = []
-    for intent in args.intents:
-        if intent == "-":
-            items += _read_stdin_intents()
-        else:
-            items.append((None, _argv_intent(intent)))
-    labelled = len(items) > 1 or any(label for label, _ in items)
-    beam_size = max(args.beam_size or translator.config.train.beam_size, args.n_best)
-    status, shown_any = 0, False
-    for index, (label, intent) in enumerate(items):
-        where = f"{label}: " if label else ""
-        if not isinstance(intent, TranxError):
-            try:
-                candidates = translator.translate(intent, beam_size=beam_size, n_best=args.n_best)
-            except TranxError as exc:
-                intent = exc
-        if isinstance(intent, TranxError):
-            print(f"tranx translate: error: {where}{intent}", file=sys.stderr)
-            status = 2
-            continue
-        if len(intent) > MAX_INTENT_CHARS:
-            print(f"tranx translate: note: {where}intent of {len(intent)} characters cut to its first "
-                  f"{MAX_INTENT_CHARS}", file=sys.stderr)
-        if shown_any:
-            print()
-        shown_any = True
-        if labelled:
-            shown = intent if len(intent) <= 80 else intent[:77] + "..."
-            print(f"## {label or f'intent {index + 1}'}: {shown}")
-        if not candidates:
-            print("# no complete, parseable candidate found")
-        for rank, candidate in enumerate(candidates, start=1):
-            print(f"# {rank} (score {candidate.score:.4f})")
-            print(candidate.code or "# (the empty program)")
-    return status
+    from tranx.translate_command import check_translate_args, translate_command
+    check_translate_args(args)  # before the model loads
+    return translate_command(args, _load_translator(args.run, args.threads))
 
 
 def _cmd_ensemble(args) -> int:
@@ -380,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", required=True, choices=("train", "dev", "test"))
     ev.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="the predictions file to write")
     ev.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
+    ev.add_argument("--rerank", choices=RERANKERS, default=None, help=_RERANK_HELP)
     ev.add_argument("--n-best", type=int, default=None,
                     help="candidates kept per intent (the first is scored by BLEU and exact match; top-k metrics "
                          "use the rest); default 3 for tasks scored top-3 (shell commands), else 1")
@@ -458,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("intents", nargs="+", metavar="INTENT", help="an intent; - reads one intent per line of stdin")
     tr.add_argument("--n-best", type=int, default=1, help="candidates to print per intent (default 1)")
     tr.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
+    tr.add_argument("--rerank", choices=RERANKERS, default=None, help=_RERANK_HELP)
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     tr.set_defaults(func=_cmd_translate)
     return parser

@@ -40,6 +40,10 @@ class ModelConfig:
     grammar_mask_in_training: bool = True
 
 
+#: how a beam's candidates may be ordered (tranx.decoding.rerank)
+RERANKERS = ("none", "coverage")
+
+
 @dataclass
 class TrainConfig:
     dataset: str = DEFAULT_TASK
@@ -60,6 +64,8 @@ class TrainConfig:
     eval_every: int = 1
     eval_beam_size: int = 5
     beam_size: int = 15
+    # the order of a beam's candidates for users and test decoding (tranx.decoding.rerank): "none" or "coverage"
+    rerank: str = "none"
     max_decode_steps: int = 150
     seed: int = 1
     threads: int | None = None  # torch threads (default: all cores)
@@ -130,7 +136,10 @@ def _set(config: Config, key: str, value: Any, source: str) -> None:
     if name not in _field_names(section):
         raise TranxError(f"{source}: unknown config key '{key}'")
     hint = get_type_hints(type(section))[name]
-    setattr(section, name, _check_type(key, value, hint, source))
+    value = _check_type(key, value, hint, source)
+    if key == "train.rerank" and value not in RERANKERS:
+        raise TranxError(f"{source}: '{key}': unknown reranker {value!r}; known: {', '.join(RERANKERS)}")
+    setattr(section, name, value)
 
 
 def _check_type(key: str, value: Any, hint, source: str) -> Any:

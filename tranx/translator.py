@@ -31,6 +31,7 @@ from tranx.io import atomic_folder, write_json
 from tranx.languages import get_language
 from tranx.nn.model import TranxModel
 from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
+from tranx.decoding.rerank import check_reranker, rerank as reorder
 from tranx.decoding.search import beam_search, sample
 from tranx.data.vocab import Vocab
 
@@ -88,14 +89,16 @@ class Translator:
         return words, slots, intent
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
-                  max_steps: int | None = None):
-        """One intent -> its candidates (best first); a list of intents -> a list of those lists."""
+                  max_steps: int | None = None, rerank: str | None = None):
+        """One intent -> its candidates (best first); a list of intents -> a list of those lists.
+        `rerank`: how the beam's candidates are ordered (tranx.decoding.rerank; default: the config's)."""
         single = isinstance(intents, (str, bytes))
         if not single and not isinstance(intents, (list, tuple)):
             raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
         batch = [intents] if single else list(intents)
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
+        rerank = check_reranker(rerank or self.config.train.rerank, "translate")
         prepared = [self._prepare(intent) for intent in batch]
         order = _by_length(prepared)  # similar lengths batched together: less padding for the encoder
         out: list = [None] * len(prepared)
@@ -107,7 +110,8 @@ class Translator:
                 results = beam_search(self.models, [w for w, _, _ in chunk], beam_size=max(beam_size, n_best),
                                       max_steps=max_steps or self.config.train.max_decode_steps)
             for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
-                out[i] = self._candidates(hypotheses, slots, intent, n_best)
+                every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses))
+                out[i] = reorder(every, intent, rerank)[:n_best]
         return out[0] if single else out
 
     def sample(self, intents, *, num_samples: int = 10, top_k: int | None = 50, temperature: float = 1.0,
@@ -144,17 +148,17 @@ class Translator:
         return out[0] if single else out
 
     def _candidates(self, results, slots, intent: str, n_best: int) -> list[Candidate]:
-        candidates, seen = [], set()
+        candidates, empty, seen = [], [], set()
         for result in results:
             code = self.to_code(result.hypothesis.tree(), slots)
-            # an empty program is grammatical (a module with no statements) but never an answer
-            if code is None or not code.strip() or code in seen or _leftover_slot(code, intent):
+            if code is None or code in seen or _leftover_slot(code, intent):
                 continue
             seen.add(code)
-            candidates.append(Candidate(code, result.score))
+            # an empty program is grammatical (a module with no statements) but answers nothing: the last resort
+            (candidates if code.strip() else empty).append(Candidate(code, result.score))
             if len(candidates) == n_best:
                 break
-        return candidates
+        return (candidates + empty)[:n_best]
 
     def to_code(self, tree, slots) -> str | None:
         """Tree -> restored code as a person writes it (the task's line completion undone), or None when it would not

@@ -1,0 +1,115 @@
+"""The quality levers of the CoNaLa model, on dev only: what each adds over the shipped model, at what cost.
+
+Reads the result files the measuring commands wrote (CoNaLa dev with `tranx eval ... --result`, everyday dev with
+`bench/everyday.py`), tests each lever's CoNaLa dev BLEU against the base by a paired bootstrap over the 200 dev
+examples (tranx.ablation.bootstrap) and writes bench/results/levers-conala-dev.json (+ .md) with provenance.
+A lever whose files are missing is listed as not measured.
+
+    python bench/levers.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tranx.io import atomic_write_text
+from tranx.provenance import write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+BASE = "base"
+# (name, what it changes, CoNaLa dev result, everyday dev result, training runs whose CPU time it costs)
+LEVERS = [
+    (BASE, "configs/conala.json as shipped (make demo), beam 15", "lever-conala-base-dev.json",
+     "everyday-conala-dev.json", ("runs/conala",)),
+    ("coverage rerank", "the beam's candidates naming more of the intent's backquoted names and quoted values first "
+     "(--rerank coverage)", "lever-conala-coverage-dev.json", "everyday-conala-coverage-dev.json", ("runs/conala",)),
+    ("+ CodeInsight train", "520 CodeInsight training functions whose body is one return, as CoNaLa-style pairs "
+     "(bench/extra_supervision.py)", "lever-conala-plus-dev.json", "everyday-conala-plus-dev.json",
+     ("runs/conala-plus",)),
+    ("ensemble of 2 seeds", "runs/conala and runs/conala-s2 decoded together (tranx ensemble)",
+     "lever-conala-ensemble-dev.json", "everyday-conala-ensemble-dev.json", ("runs/conala", "runs/conala-s2")),
+]
+
+
+def _load(name: str | None) -> dict | None:
+    path = RESULTS / name if name else None
+    return json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else None
+
+
+def _train_minutes(result: dict | None, runs: tuple[str, ...]) -> float | None:
+    """CPU minutes of the training runs (their summary.json as recorded, else read now)."""
+    total = 0.0
+    for run in runs:
+        summary = (result or {}).get("train_summary") if run == (result or {}).get("run") else None
+        path = ROOT / run / "summary.json"
+        if summary is None and path.is_file():
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        if not summary:
+            return None
+        total += summary["train_seconds"] / 60
+    return round(total, 1)
+
+
+def _dev_predictions(result: dict) -> list[str]:
+    rows = [json.loads(line) for line in (ROOT / result["scores"]["predictions"]).read_text().splitlines()]
+    return [r["prediction"] for r in rows]
+
+
+def _bootstrap(base: dict, lever: dict) -> dict:
+    from preprocess.splits import split_examples
+    from preprocess.tasks import get_task
+    from tranx.ablation.report import example_scores
+    from tranx.ablation.bootstrap import paired_bootstrap
+    references = [e.code for e in split_examples("conala", None, splits=["dev"])["dev"]]
+    task = get_task("conala")
+    pair = (example_scores(task, "bleu", _dev_predictions(lever), references),
+            example_scores(task, "bleu", _dev_predictions(base), references))
+    return paired_bootstrap([pair], resamples=10_000, seed=1).to_json()
+
+
+def collect() -> dict:
+    base = _load(LEVERS[0][2])
+    rows = []
+    for name, what, dev_file, everyday_file, runs in LEVERS:
+        dev, everyday = _load(dev_file), _load(everyday_file)
+        row = {"lever": name, "what": what, "conala_dev_file": dev_file, "everyday_dev_file": everyday_file,
+               "conala_dev_bleu": dev["scores"]["bleu"] if dev else None,
+               "everyday_dev_passed": everyday["passed"] if everyday else None,
+               "everyday_dev_problems": everyday["problems"] if everyday else None,
+               "train_cpu_minutes": _train_minutes(dev, runs) if dev else None}
+        if dev and base and name != BASE:
+            row["bleu_vs_base"] = _bootstrap(base, dev)
+        rows.append(row)
+    return {"levers": rows}
+
+
+def markdown(payload: dict) -> str:
+    lines = ["| lever | what it changes | CoNaLa dev BLEU (vs base, 95% interval, p) | everyday dev passed | "
+             "training, CPU minutes |", "|---|---|---|---|---|"]
+    for row in payload["levers"]:
+        bleu = "not measured" if row["conala_dev_bleu"] is None else f"{row['conala_dev_bleu']:.2f}"
+        vs = row.get("bleu_vs_base")
+        if vs:
+            bleu += f" ({vs['delta']:+.2f}, {vs['low']:+.2f} to {vs['high']:+.2f}, p {vs['p_value']:.3f})"
+        everyday = ("not measured" if row["everyday_dev_passed"] is None
+                    else f"{row['everyday_dev_passed']} / {row['everyday_dev_problems']}")
+        minutes = "" if row["train_cpu_minutes"] is None else f"{row['train_cpu_minutes']:.0f}"
+        lines.append(f"| {row['lever']} | {row['what']} | {bleu} | {everyday} | {minutes} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    payload = collect()
+    path = RESULTS / "levers-conala-dev.json"
+    from preprocess.datasets import data_folder
+    write_result(path, payload, data_folders={"conala": data_folder("conala"), "everyday": ROOT / "data" / "everyday"})
+    atomic_write_text(path.with_suffix(".md"), markdown(payload) + "\n")
+    print(markdown(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
