@@ -29,11 +29,23 @@ def test_directory_and_files(tmp_path, capsys):
 def test_failures_exit_1_and_are_listed(tmp_path, capsys, monkeypatch):
     path = write(tmp_path, "a.py", "x = 1\n")
     monkeypatch.setattr(roundtrip, "check_snippet",
-                        lambda snippet, language="python": (roundtrip.FAILED, "code differs: boom"))
+                        lambda snippet, *args: (roundtrip.FAILED, "code differs: boom"))
     failures = tmp_path / "f.txt"
     assert main(["roundtrip", "--workers", "1", "--failures", str(failures), str(path)]) == 1
     assert capsys.readouterr().out.strip().splitlines()[-1] == "roundtrip: 0/1 exact, 0 not parseable, 1 failed"
     assert f"FAILED {path}\ncode differs: boom" in failures.read_text()
+
+
+def test_tree_sitter_language_is_induced_from_the_files_checked(tmp_path, capsys):
+    write(tmp_path, "src/a.py", "def f(x):\n    return [y * 2 for y in x if y]\n")
+    write(tmp_path, "src/b.py", "import os\nprint(os.path.join('a', 'b'))\n")
+    commented = write(tmp_path, "src/c.py", "x = 1  # the tree keeps no comment here\n")
+    failures = tmp_path / "f.txt"
+    code = main(["roundtrip", "--language", "tree-sitter:python", "--workers", "1", "--failures", str(failures),
+                 str(tmp_path / "src")])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "roundtrip: 2/3 exact, 0 not parseable, 1 failed"
+    assert code == 1
+    assert f"FAILED {commented}\nsame tree, but the text differs beyond whitespace" in failures.read_text()
 
 
 def test_dataset_split(tmp_path, capsys):

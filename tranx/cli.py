@@ -17,7 +17,7 @@ from tranx.evaluation.reports import check_execution_args, execute_and_report, r
 def _cmd_roundtrip(args) -> int:
     from tranx.data.roundtrip import collect_snippets, run_roundtrip, write_failures
     snippets = collect_snippets(args.targets, args.data_root)
-    report = run_roundtrip(snippets, language=args.language, workers=args.workers)
+    report = run_roundtrip(snippets, language=args.language, workers=args.workers, data_root=args.data_root)
     write_failures(report, Path(args.failures))
     if report.failed:
         print(f"failures written to {args.failures}", file=sys.stderr)
@@ -264,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     roundtrip.add_argument("targets", nargs="+", metavar="TARGET",
                            help=f"a .py file, a directory, or DATASET:SPLIT (data sets: {', '.join(_DATASETS)})")
     roundtrip.add_argument("--language", default=None,
-                           help="python, lark:NAME or lark:PATH.lark (default: each data set's own, else python)")
+                           help="python, lark:NAME, lark:PATH.lark or tree-sitter:NAME (induced from the data set's training "
+                                "programs, or from the files checked); default: each data set's own, else python")
     roundtrip.add_argument("--data-root", default=None,
                            help=_DATA_ROOT_HELP)
     roundtrip.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")

@@ -6,8 +6,12 @@ the canonical code (`ast.unparse(ast.parse(code))`) and with `ast.dump` (context
 data set whose code is lines (a task with a completion), the replayed code is also stripped back to its line and
 re-completed, which must give the same code again.
 
-A language without Python's AST (a Lark grammar) is checked on text: the code written from the replayed tree must be
-the input itself, or, when the grammar ignores whitespace, equal to it once whitespace is removed.
+A language without Python's AST (a Lark grammar, a tree-sitter language) is checked on text: the replayed tree must be
+the parsed one and the code written from it the input itself, or, when the grammar ignores whitespace, equal to it
+once whitespace is removed. A tree-sitter language writes the whitespace it learned, not the input's (its trees do
+not record it): its code must equal the input up to whitespace and parse back to the same tree. Its action grammar
+is induced from the training programs of the snippets' data set (files: from the files checked), once, and handed
+to the workers as its JSON description; a shape that training never showed is counted as not parseable.
 
 Left out: any model; this is the grammar layer's acceptance test and the `tranx roundtrip` command.
 """
@@ -96,14 +100,18 @@ _language_name = None
 _system = None
 
 
-def check_snippet(snippet: Snippet, language_name: str | None = None) -> tuple[str, str]:
-    """(status, detail) for one snippet in `language_name` (default: its data set's language, else Python);
-    never raises for bad input."""
+def _language_of(snippet: Snippet, language_name: str | None) -> str:
+    return language_name or (TASKS[snippet.dataset].language if snippet.dataset in TASKS else "python")
+
+
+def check_snippet(snippet: Snippet, language_name: str | None = None, description: dict | None = None
+                  ) -> tuple[str, str]:
+    """(status, detail) for one snippet in `language_name` (default: its data set's language, else Python; an induced
+    tree-sitter language comes as its `description`); never raises for bad input."""
     global _language, _language_name, _system
-    if language_name is None:
-        language_name = TASKS[snippet.dataset].language if snippet.dataset in TASKS else "python"
+    language_name = _language_of(snippet, language_name)
     if _language is None or _language_name != language_name:
-        _language, _language_name = get_language(language_name), language_name
+        _language, _language_name = get_language(language_name, description=description), language_name
         _system = TransitionSystem(_language.grammar)
     if not hasattr(_language, "parse_ast"):
         return _check_text(snippet.code)
@@ -167,23 +175,53 @@ def _check_text(code: str) -> tuple[str, str]:
     except (TranxError, RecursionError, ValueError, TypeError) as exc:
         return FAILED, f"{type(exc).__name__}: {exc}"
     separator = getattr(getattr(_language, "conversion", None), "separator", "")
+    if _language_name.startswith("tree-sitter:"):  # whitespace learned, not kept: the tree must come back
+        try:
+            if _language.parse(text) != tree:
+                return FAILED, f"the written code parses to another tree:\n{text}"
+        except TranxError as exc:
+            return FAILED, f"the written code does not parse back ({exc}):\n{text}"
+        if "".join(text.split()) != "".join(code.split()):
+            return FAILED, (f"same tree, but the text differs beyond whitespace (comments or line continuations, "
+                            f"which the tree does not keep):\n--- expected\n{code}\n--- got\n{text}")
+        return OK, ""
     same = text == code if not separator else "".join(text.split()) == "".join(code.split())
     return (OK, "") if same else (FAILED, f"code differs:\n--- expected\n{code}\n--- got\n{text}")
 
 
-def _check_chunk(args: tuple[list[Snippet], str]) -> list[tuple[str, str]]:
+def _check_chunk(args: tuple[list[Snippet], str | None, dict | None]) -> list[tuple[str, str]]:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))  # deep expressions in real files
-    snippets, language_name = args
-    return [check_snippet(s, language_name) for s in snippets]
+    snippets, language_name, description = args
+    return [check_snippet(s, language_name, description) for s in snippets]
+
+
+def induced_language(snippets: list[Snippet], language: str | None, data_root=None) -> dict | None:
+    """The JSON description of the tree-sitter language the snippets are checked in, induced from their data set's
+    training programs (from the snippets themselves when they are files); None for other languages."""
+    names = {_language_of(s, language) for s in snippets}
+    if not names or not next(iter(names)).startswith("tree-sitter:"):
+        return None
+    if len(names) > 1:
+        raise TranxError(f"one tree-sitter language per round trip, not {', '.join(sorted(names))}")
+    datasets = {s.dataset for s in snippets}
+    if len(datasets) > 1:
+        raise TranxError("a tree-sitter round trip checks one data set (or files) at a time: its action grammar is "
+                         "induced from that data set's training programs")
+    dataset = datasets.pop()
+    if dataset is None:
+        return get_language(names.pop(), programs=[s.code for s in snippets]).to_json()
+    from tranx.data.pipeline import task_language
+    return task_language(dataset, data_root, language).to_json()
 
 
 def run_roundtrip(snippets: list[Snippet], *, language: str | None = None, workers: int | None = None,
-                  progress: bool | None = None) -> RoundTripReport:
+                  progress: bool | None = None, data_root=None) -> RoundTripReport:
     """Check all snippets, in `workers` processes (default: all cores when there is enough work)."""
     if workers is None:
         workers = os.cpu_count() or 1 if len(snippets) >= 2000 else 1
+    description = induced_language(snippets, language, data_root)
     chunk = 64
-    chunks = [(snippets[i:i + chunk], language) for i in range(0, len(snippets), chunk)]
+    chunks = [(snippets[i:i + chunk], language, description) for i in range(0, len(snippets), chunk)]
     report = RoundTripReport()
     bar = tqdm(total=len(snippets), unit="snippet", desc="roundtrip", disable=None if progress is None
                else not progress, file=sys.stderr)
@@ -194,7 +232,7 @@ def run_roundtrip(snippets: list[Snippet], *, language: str | None = None, worke
             pool = ProcessPoolExecutor(max_workers=workers)
             results = pool.map(_check_chunk, chunks)
         try:
-            for (chunk_snippets, _), chunk_results in zip(chunks, results):
+            for (chunk_snippets, _, _), chunk_results in zip(chunks, results):
                 for snippet, (status, detail) in zip(chunk_snippets, chunk_results):
                     report.add(snippet.id, status, detail)
                 bar.update(len(chunk_snippets))
