@@ -112,14 +112,21 @@ def _reason(node: ast.AST, modules: set[str]) -> str | None:
     return None
 
 
-def screen(code: str) -> str | None:
-    """Why `code` is refused before running, or None. Code that does not parse is not screened (it is
-    `does_not_parse` on its own)."""
+def parse_quietly(code: str) -> ast.Module | None:
+    """The module `code` parses to, or None; generated code is hostile, so no parse error or warning escapes."""
     try:
         with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
             warnings.simplefilter("ignore")
-            tree = ast.parse(code)
+            return ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def screen(code: str) -> str | None:
+    """Why `code` is refused before running, or None. Code that does not parse is not screened (it is
+    `does_not_parse` on its own)."""
+    tree = parse_quietly(code)
+    if tree is None:
         return None
     modules = _imported_names(tree)
     for node in ast.walk(tree):

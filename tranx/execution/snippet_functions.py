@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ast
 import keyword
-import warnings
 from typing import Sequence
 
 from tranx.errors import TranxError
+from tranx.execution.screen import parse_quietly
 
 SOLUTION = "solution"
 
@@ -39,13 +39,8 @@ def as_function(code: str, args: Sequence[str], returns: str | None = None, *, n
     check_signature(args, returns)
     if not isinstance(code, str) or not code.strip():
         return None
-    try:
-        with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
-            warnings.simplefilter("ignore")
-            module = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    if not module.body:
+    module = parse_quietly(code)
+    if module is None or not module.body:
         return None
     defined = [s for s in module.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if defined:  # a whole function: call it by the benchmark's name
