@@ -5,7 +5,7 @@ candidate becomes the body of the problem's function (tranx.execution.snippet_fu
 run in the sandbox. Writes bench/results/everyday-<name>-<split>.json (pass rate overall and per category, outcome
 counts, provenance) and the predictions beside it with each one's outcome.
 
-    python bench/everyday.py runs/conala [runs/codeinsight ...] --split dev [--beam-size 15] [--rerank coverage]
+    python bench/everyday.py runs/conala [runs/codeinsight ...] --split dev [--beam-size 15] [--rerank coverage] [--length-penalty 2]
     python bench/everyday.py --check-references      # every reference passes its tests, `return None` fails them
 """
 
@@ -41,14 +41,17 @@ def check_references(workers: int) -> int:
     return 1 if bad or failing or vacuous else 0
 
 
-def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | None, rerank: str | None) -> dict:
+def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | None, rerank: str | None,
+             length_penalty: float | None) -> dict:
     from tranx.execution.snippet_problems import SNIPPET_HARNESS, as_problems, load_snippet_problems, wrap_candidates
     from tranx.execution.unit_tests import execute, summarize
     from tranx.translator import Translator
     snippets = load_snippet_problems(DATA / "intents.jsonl", split)
     translator = Translator.from_pretrained(run)
     rerank = rerank or translator.config.train.rerank
-    results = translator.translate([p.intent for p in snippets], beam_size=beam_size, n_best=1, rerank=rerank)
+    penalty = translator.config.train.length_penalty if length_penalty is None else length_penalty
+    results = translator.translate([p.intent for p in snippets], beam_size=beam_size, n_best=1, rerank=rerank,
+                                   length_penalty=penalty)
     predictions = {p.id: (candidates[0].code if candidates else "") for p, candidates in zip(snippets, results)}
     problems = as_problems(snippets)
     executed = execute(problems, wrap_candidates(snippets, {k: [v] for k, v in predictions.items()}),
@@ -61,6 +64,7 @@ def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | Non
     atomic_write_text(path.with_suffix(".predictions.jsonl"),
                       "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     payload = {"model": name, "run": run, "split": split, "beam_size": beam_size, "rerank": rerank,
+               "length_penalty": penalty,
                "pass_rate": summary["pass@1"], "passed": summary["passed"], "problems": summary["total"],
                "outcomes": summary["outcomes"],
                "categories": {label: stats["pass@1"] for label, stats in summary["labels"].items()}}
@@ -76,6 +80,8 @@ def main() -> int:
     parser.add_argument("--beam-size", type=int, default=15)
     parser.add_argument("--rerank", choices=RERANKERS, default=None,
                         help="order of the beam's candidates (default: the model config's train.rerank)")
+    parser.add_argument("--length-penalty", type=float, default=None,
+                        help="order by log-probability / actions ** this (default: the model config's)")
     parser.add_argument("--name", default=None, help="the result's name (default: the run folder's name)")
     parser.add_argument("--workers", type=int, default=1, help="sandbox workers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -90,7 +96,7 @@ def main() -> int:
     from tranx.threads import set_threads
     set_threads(args.threads)
     for run in args.runs:
-        evaluate(run, args.split, args.beam_size, args.workers, args.name, args.rerank)
+        evaluate(run, args.split, args.beam_size, args.workers, args.name, args.rerank, args.length_penalty)
     return 0
 
 

@@ -26,6 +26,14 @@ LEVERS = [
      "everyday-conala-dev.json", ("runs/conala",)),
     ("coverage rerank", "the beam's candidates naming more of the intent's backquoted names and quoted values first "
      "(--rerank coverage)", "lever-conala-coverage-dev.json", "everyday-conala-coverage-dev.json", ("runs/conala",)),
+    ("length penalty 2", "candidates ordered by log-probability / actions ** 2 instead of the mean per action "
+     "(--length-penalty 2)", "lever-conala-lp2-dev.json", "everyday-conala-lp2-dev.json", ("runs/conala",)),
+    ("coverage + length penalty 1.5", "both (a grid on dev: 1.5, 2, 2.5, 3)", "lever-conala-coverage-lp1.5-dev.json",
+     "everyday-conala-coverage-lp1.5-dev.json", ("runs/conala",)),
+    ("coverage + length penalty 2", "both (the grid's best on dev BLEU)", "lever-conala-coverage-lp2-dev.json",
+     "everyday-conala-coverage-lp2-dev.json", ("runs/conala",)),
+    ("coverage + length penalty 2.5", "both", "lever-conala-coverage-lp2.5-dev.json", None, ("runs/conala",)),
+    ("coverage + length penalty 3", "both", "lever-conala-coverage-lp3-dev.json", None, ("runs/conala",)),
     ("+ CodeInsight train", "520 CodeInsight training functions whose body is one return, as CoNaLa-style pairs "
      "(bench/extra_supervision.py)", "lever-conala-plus-dev.json", "everyday-conala-plus-dev.json",
      ("runs/conala-plus",)),

@@ -76,7 +76,7 @@ def test_wide_beam_search_is_exhaustive_enumeration(model):
     expected = exact(model)
     assert len(expected) == 33
     assert sum(math.exp(v) for v in expected.values()) == pytest.approx(1.0, abs=1e-5)  # normalised over valid only
-    results = beam_search(model, [WORDS], beam_size=100, max_steps=10, length_norm=False)[0]
+    results = beam_search(model, [WORDS], beam_size=100, max_steps=10, length_penalty=0.0)[0]
     found = {r.hypothesis.actions: r.log_prob for r in results}
     assert set(found) == set(expected)
     for program, log_prob in expected.items():

@@ -122,7 +122,7 @@ def all_programs(model) -> list[tuple]:
 
 def test_wide_beam_search_enumerates_every_short_program(model):
     expected = {p: sum(replay_log_probs(model, WORDS, p)) for p in all_programs(model)}
-    results = beam_search(model, [WORDS], beam_size=5000, max_steps=MAX_STEPS, length_norm=False)[0]
+    results = beam_search(model, [WORDS], beam_size=5000, max_steps=MAX_STEPS, length_penalty=0.0)[0]
     found = {r.hypothesis.actions: r.log_prob for r in results if r.complete}
     assert set(found) == set(expected) and len(expected) == 84 + 32  # Pat: 21 values x 4 tails; Alt
     for program, log_prob in expected.items():

@@ -47,3 +47,10 @@ def test_config_rerank_defaults_to_none_and_loads():
 def test_config_refuses_an_unknown_reranker():
     with pytest.raises(TranxError, match="'train.rerank': unknown reranker 'best'"):
         Config.from_json({"train": {"rerank": "best"}})
+
+
+def test_config_length_penalty_defaults_to_the_mean_and_refuses_negatives():
+    assert Config().train.length_penalty == 1.0
+    assert Config.from_json({"train": {"length_penalty": 2}}).train.length_penalty == 2.0
+    with pytest.raises(TranxError, match="'train.length_penalty' must be at least 0, got -1"):
+        Config.from_json({"train": {"length_penalty": -1}})

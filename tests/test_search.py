@@ -77,9 +77,16 @@ def test_beam_results_are_complete_valid_sorted_and_distinct(setup):
             assert r.log_prob < 0
             assert GenToken("<unk>") not in r.hypothesis.actions and GenToken("<pad>") not in r.hypothesis.actions
             r.hypothesis.tree()
-    raw = beam_search(model, words[:3], beam_size=6, max_steps=80, length_norm=False)
+    raw = beam_search(model, words[:3], beam_size=6, max_steps=80, length_penalty=0.0)
     for results in raw:
         assert all(r.score == r.log_prob for r in results)
+        assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    # a penalty above 1 orders the same finished hypotheses (the beam is pruned by the sum), longer ones higher
+    long = beam_search(model, words[:3], beam_size=6, max_steps=80, length_penalty=2.0)
+    for results, plain in zip(long, raw):
+        assert {r.hypothesis.actions for r in results} == {r.hypothesis.actions for r in plain}
+        for r in results:
+            assert r.score == pytest.approx(r.log_prob / r.hypothesis.length ** 2)
         assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 
 

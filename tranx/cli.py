@@ -153,8 +153,14 @@ def _load_translator(path: str, threads: int | None):
     return Translator.from_pretrained(path)
 
 
-_RERANK_HELP = ("order of the beam's candidates: none (the model's) or coverage (those naming more of the intent's "
-                "backquoted names and quoted values first); default: the model config's train.rerank")
+def _ordering_args(parser) -> None:
+    """How the beam's candidates are ordered (eval and translate alike)."""
+    parser.add_argument("--rerank", choices=RERANKERS, default=None,
+                        help="none (the model's order) or coverage (candidates naming more of the intent's backquoted "
+                             "names and quoted values first); default: the model config's train.rerank")
+    parser.add_argument("--length-penalty", type=float, default=None, metavar="ALPHA",
+                        help="order by log-probability / actions ** ALPHA (0: the sum, 1: the mean per action; more "
+                             "favours longer programs); default: the model config's train.length_penalty")
 
 
 def _cmd_eval(args) -> int:
@@ -174,6 +180,8 @@ def _cmd_eval(args) -> int:
         raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
     if args.n_best is not None and args.n_best < 1:
         raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
+    if args.length_penalty is not None and not args.length_penalty >= 0:
+        raise TranxError(f"--length-penalty must be at least 0, got {args.length_penalty}")
     if Path(args.out).is_dir():  # before decoding, not after
         raise TranxError(f"--out {args.out} is a folder; give the predictions file to write")
     translator = _load_translator(args.run, args.threads)
@@ -190,8 +198,10 @@ def _cmd_eval(args) -> int:
         how = f"{args.samples} samples each, top-k {args.top_k}, temperature {args.temperature:g}"
     else:
         rerank = args.rerank or translator.config.train.rerank
-        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best, rerank=rerank)
+        penalty = translator.config.train.length_penalty if args.length_penalty is None else args.length_penalty
+        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best, rerank=rerank, length_penalty=penalty)
         how = (f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
+               + (f", length penalty {penalty:g}" if penalty != 1 else "")
                + (f", reranked by {rerank}" if rerank != "none" else ""))
     write_jsonl(args.out, rows)
     result = None
@@ -321,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", required=True, choices=("train", "dev", "test"))
     ev.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="the predictions file to write")
     ev.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
-    ev.add_argument("--rerank", choices=RERANKERS, default=None, help=_RERANK_HELP)
+    _ordering_args(ev)
     ev.add_argument("--n-best", type=int, default=None,
                     help="candidates kept per intent (the first is scored by BLEU and exact match; top-k metrics "
                          "use the rest); default 3 for tasks scored top-3 (shell commands), else 1")
@@ -400,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("intents", nargs="+", metavar="INTENT", help="an intent; - reads one intent per line of stdin")
     tr.add_argument("--n-best", type=int, default=1, help="candidates to print per intent (default 1)")
     tr.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
-    tr.add_argument("--rerank", choices=RERANKERS, default=None, help=_RERANK_HELP)
+    _ordering_args(tr)
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     tr.set_defaults(func=_cmd_translate)
     return parser

@@ -66,6 +66,8 @@ class TrainConfig:
     beam_size: int = 15
     # the order of a beam's candidates for users and test decoding (tranx.decoding.rerank): "none" or "coverage"
     rerank: str = "none"
+    # candidates ordered by log-probability / actions ** length_penalty (0: the sum; 1: the mean per action)
+    length_penalty: float = 1.0
     max_decode_steps: int = 150
     seed: int = 1
     threads: int | None = None  # torch threads (default: all cores)
@@ -139,6 +141,8 @@ def _set(config: Config, key: str, value: Any, source: str) -> None:
     value = _check_type(key, value, hint, source)
     if key == "train.rerank" and value not in RERANKERS:
         raise TranxError(f"{source}: '{key}': unknown reranker {value!r}; known: {', '.join(RERANKERS)}")
+    if key == "train.length_penalty" and not value >= 0:
+        raise TranxError(f"{source}: '{key}' must be at least 0, got {value}")
     setattr(section, name, value)
 
 

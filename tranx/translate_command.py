@@ -42,6 +42,8 @@ def check_translate_args(args) -> None:
         raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
     if args.beam_size is not None and args.beam_size < 1:
         raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
+    if args.length_penalty is not None and not args.length_penalty >= 0:
+        raise TranxError(f"--length-penalty must be at least 0, got {args.length_penalty}")
 
 
 def translate_command(args, translator) -> int:
@@ -61,7 +63,7 @@ def translate_command(args, translator) -> int:
         if not isinstance(intent, TranxError):
             try:
                 candidates = translator.translate(intent, beam_size=beam_size, n_best=args.n_best,
-                                                  rerank=args.rerank)
+                                                  rerank=args.rerank, length_penalty=args.length_penalty)
             except TranxError as exc:
                 intent = exc
         if isinstance(intent, TranxError):

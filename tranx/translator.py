@@ -42,7 +42,7 @@ MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most
 @dataclass(frozen=True)
 class Candidate:
     code: str
-    score: float  # length-normalised log-probability
+    score: float  # log-probability / number of actions ** the config's train.length_penalty (1: per-action mean)
 
 
 class Translator:
@@ -89,9 +89,10 @@ class Translator:
         return words, slots, intent
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
-                  max_steps: int | None = None, rerank: str | None = None):
+                  max_steps: int | None = None, rerank: str | None = None, length_penalty: float | None = None):
         """One intent -> its candidates (best first); a list of intents -> a list of those lists.
-        `rerank`: how the beam's candidates are ordered (tranx.decoding.rerank; default: the config's)."""
+        `rerank`, `length_penalty`: how the beam's candidates are ordered (tranx.decoding.rerank,
+        tranx.decoding.search.beam_search; default: the config's)."""
         single = isinstance(intents, (str, bytes))
         if not single and not isinstance(intents, (list, tuple)):
             raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
@@ -99,6 +100,9 @@ class Translator:
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
         rerank = check_reranker(rerank or self.config.train.rerank, "translate")
+        penalty = self.config.train.length_penalty if length_penalty is None else length_penalty
+        if not penalty >= 0:
+            raise TranxError(f"length_penalty must be at least 0, got {penalty}")
         prepared = [self._prepare(intent) for intent in batch]
         order = _by_length(prepared)  # similar lengths batched together: less padding for the encoder
         out: list = [None] * len(prepared)
@@ -108,7 +112,8 @@ class Translator:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # word-piece truncation of very long intents
                 results = beam_search(self.models, [w for w, _, _ in chunk], beam_size=max(beam_size, n_best),
-                                      max_steps=max_steps or self.config.train.max_decode_steps)
+                                      max_steps=max_steps or self.config.train.max_decode_steps,
+                                      length_penalty=penalty)
             for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
                 every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses))
                 out[i] = reorder(every, intent, rerank)[:n_best]

@@ -41,7 +41,7 @@ class Trace:
 class Result:
     hypothesis: Hypothesis
     log_prob: float  # summed log-probabilities of the actions under the model
-    score: float  # log_prob / number of actions when length-normalised (beam search), else log_prob
+    score: float  # beam search: log_prob / number of actions ** length_penalty; else log_prob
     complete: bool = True  # False: the step limit came first (the hypothesis is a prefix)
     trace: Trace | None = None
 
@@ -162,8 +162,10 @@ def _evaluating(models: list[TranxModel]):
 
 
 def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, max_steps: int = 150,
-                length_norm: bool = True, encoder=None) -> list[list[Result]]:
-    """Complete hypotheses for each intent (at most `beam_size`), best first by score."""
+                length_penalty: float = 1.0, encoder=None) -> list[list[Result]]:
+    """Complete hypotheses for each intent (at most `beam_size`), best first by score: the summed log-probability
+    divided by the number of actions to the power `length_penalty` (0: the sum itself; 1: the mean per action;
+    above 1 favours longer programs). The beam is pruned by the sum; the penalty only orders finished ones."""
     models = _as_list(model)
     finished: list[list[Result]] = [[] for _ in words]
     with _evaluating(models), torch.inference_mode():
@@ -199,7 +201,7 @@ def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, ma
             for i, hypothesis in done:
                 total = picked_totals[i]
                 finished[picked_examples[i]].append(
-                    Result(hypothesis, total, total / hypothesis.length if length_norm else total))
+                    Result(hypothesis, total, total / hypothesis.length ** length_penalty))
             totals = torch.tensor([picked_totals[i] for i in kept])
     return [sorted(results, key=lambda r: -r.score) for results in finished]
 

@@ -33,12 +33,14 @@ def _prepared_chunks(translator, examples: Sequence, batch_size: int, desc: str,
 
 
 def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int = 1, batch_size: int = 32,
-            rerank: str | None = None, progress: bool | None = None) -> list[dict]:
+            rerank: str | None = None, length_penalty: float | None = None,
+            progress: bool | None = None) -> list[dict]:
     """Rows `{"id", "intent", "prediction", "predictions", "scores"}` in the order of `examples` (RawExample-like)."""
     rows = []
     for chunk, good, rejected in _prepared_chunks(translator, examples, batch_size, "decode", progress):
         results = translator.translate([e.intent for e in good], beam_size=beam_size, n_best=n_best,
-                                       batch_size=batch_size, rerank=rerank) if good else []
+                                       batch_size=batch_size, rerank=rerank,
+                                       length_penalty=length_penalty) if good else []
         by_id = {e.id: r for e, r in zip(good, results)}
         for e in chunk:
             candidates = by_id.get(e.id, [])
