@@ -16,7 +16,7 @@ from tranx.evaluation.reports import check_execution_args, execute_and_report, r
 
 def _cmd_roundtrip(args) -> int:
     from tranx.data.roundtrip import collect_snippets, run_roundtrip, write_failures
-    snippets = collect_snippets(args.targets, args.data_root)
+    snippets = collect_snippets(args.targets, args.data_root, language=args.language)
     report = run_roundtrip(snippets, language=args.language, workers=args.workers, data_root=args.data_root)
     write_failures(report, Path(args.failures))
     if report.failed:

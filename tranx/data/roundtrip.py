@@ -8,10 +8,17 @@ re-completed, which must give the same code again.
 
 A language without Python's AST (a Lark grammar, a tree-sitter language) is checked on text: the replayed tree must be
 the parsed one and the code written from it the input itself, or, when the grammar ignores whitespace, equal to it
-once whitespace is removed. A tree-sitter language writes the whitespace it learned, not the input's (its trees do
-not record it): its code must equal the input up to whitespace and parse back to the same tree. Its action grammar
-is induced from the training programs of the snippets' data set (files: from the files checked), once, and handed
-to the workers as its JSON description; a shape that training never showed is counted as not parseable.
+once whitespace is removed, or, for a Lark grammar, equal up to what the grammar %ignores (comments): both texts
+lex (lark's basic lexer) to the same terminals with the same texts, %ignored tokens dropped, where a token the tree
+does not keep (a literal, `_NL`) compares without whitespace when the grammar ignores whitespace. A tree-sitter
+language writes the whitespace it learned, not the input's (its trees do not record it): its code must equal the
+input up to whitespace and parse back to the same tree. Its action grammar is induced from the training programs of
+the snippets' data set (files: from the files checked), once, and handed to the workers as its JSON description; a
+shape that training never showed is counted as not parseable.
+
+Targets: any file named (a Lark grammar's programs, e.g. `.lark` files for `lark:.../lark.lark`), a directory (its
+files with the language's suffix: `.py`, `.NAME` for `lark:NAME` or `lark:path/NAME.lark`; `collect_snippets`'s
+`language`), or DATASET:SPLIT.
 
 Left out: any model; this is the grammar layer's acceptance test and the `tranx roundtrip` command.
 """
@@ -64,13 +71,15 @@ class RoundTripReport:
                 f"{len(self.failed)} failed")
 
 
-def collect_snippets(targets: list[str], data_root: str | None = None) -> list[Snippet]:
-    """Targets are `.py` files, directories (all `.py` below) or `DATASET:SPLIT` specs."""
+def collect_snippets(targets: list[str], data_root: str | None = None, language: str | None = None) -> list[Snippet]:
+    """Targets are files (any existing file named), directories or `DATASET:SPLIT` specs. A directory gives the files
+    below it with the suffix of `language` (`_suffix`: `.py` by default)."""
     snippets: list[Snippet] = []
     for target in targets:
         path = Path(target)
         if path.is_dir():
-            snippets.extend(_file_snippet(p) for p in sorted(path.rglob("*.py")) if p.is_file())
+            suffix = _suffix(language)
+            snippets.extend(_file_snippet(p) for p in sorted(path.rglob(f"*{suffix}")) if p.is_file())
         elif path.is_file():
             snippets.append(_file_snippet(path))
         elif ":" in target and not path.suffix:
@@ -83,8 +92,16 @@ def collect_snippets(targets: list[str], data_root: str | None = None) -> list[S
                             for e in load_examples(dataset, split, data_root))
         else:
             raise TranxError(f"no such file, directory or data set: {target!r} "
-                             f"(expected a .py file, a directory or DATASET:SPLIT such as {next(iter(TASKS))}:train)")
+                             f"(expected a file, a directory or DATASET:SPLIT such as {next(iter(TASKS))}:train)")
     return snippets
+
+
+def _suffix(language: str | None) -> str:
+    """The suffix of a language's files: for `lark:NAME_OR_PATH`, the grammar's name (`lark:path/lark.lark` ->
+    `.lark`, `lark:sql` -> `.sql`), else `.py`."""
+    if language and language.startswith("lark:") and language[5:]:
+        return "." + Path(language[5:]).stem
+    return ".py"
 
 
 def _file_snippet(path: Path) -> Snippet:
@@ -186,6 +203,11 @@ def _check_text(code: str) -> tuple[str, str]:
                             f"which the tree does not keep):\n--- expected\n{code}\n--- got\n{text}")
         return OK, ""
     same = text == code if not separator else "".join(text.split()) == "".join(code.split())
+    if not same and hasattr(_language, "lexed"):  # a Lark grammar: equal up to what it %ignores (comments)
+        try:
+            same = _language.lexed(text) == _language.lexed(code)
+        except TranxError:
+            pass
     return (OK, "") if same else (FAILED, f"code differs:\n--- expected\n{code}\n--- got\n{text}")
 
 

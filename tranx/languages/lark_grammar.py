@@ -10,9 +10,15 @@ Why: retraining on a new language should need only its Lark grammar, not a hand-
   primitive type (one vocabulary each). `x?`/`[x]` give `type? x`, `x*` gives `type* x`, and `x+` gives `type* x`
   listed in `nonempty` (unparse rejects it empty); an optional or repeated group `("," x)*` is the field of its one
   named part, its literals written around each value. Any other optional part (`[","]`, `[x ("," x)*]`, `("+" |
-  "-")?`) is expanded as lark expands it: one alternative per alternative of the part, and one without it;
+  "-")?`, `[OP | "~" N [".." N]]`) is expanded as lark expands it: one alternative per alternative of the part, and
+  one without it. Any other repeated group of one sequence with one named part (an inlined `_rule`, `x?`, `x*`:
+  `(_item? _NL)*`) is a field over a helper rule and type `<rule>__<symbol>` (`start__item`), one constructor per
+  alternative of the group, made once per group;
 - no field for anonymous literals ("(", "|", keywords), named terminals of one fixed string (`PLUS: "+"`) and filtered
-  terminals (`_NL`, written as the first of "\\n", " ", "" it matches): they stay in the constructor's template.
+  terminals (`_NL`, written as the first of "\\n", " ", "" it matches, else as the shortest text its pattern matches,
+  tranx.languages.lark_regex_text: `_VBAR: _NL? "|"` gives "|"): they stay in the constructor's template. A `!rule`
+  keeps its literals in lark's tree; their text is fixed per constructor, so the derived grammar drops the `!` and
+  they stay in the template too, except that a `!?rule` alternative with a literal is a node, not a unit (as in lark).
 Collapsing, so that trees stay small:
 - a `_rule` is inlined as lark inlines it: its body replaces each reference; a body of several alternatives (like an
   inner group `(a | b)`) multiplies the alternatives of the rule that uses it;
@@ -25,9 +31,13 @@ Collapsing, so that trees stay small:
 
 Left out, a GrammarError naming the rule (line and column of the construct, else of the rule): template rules, regular
 expressions and ranges written inside rules (name them as terminals), `x ~ n`, a repeated part that is not one
-sequence with one named symbol (`(a | b)*`, `(k ":" v)+`, `(",")*`: make it a rule), `%declare`d terminals, and two
-constructors of one type that read alike (the parser could not tell them apart). Also left out: piece types (a content
-token is one GenToken), a compile check, an entry in `tranx.languages.LANGUAGES`.
+sequence with one named part (`(a | b)*`, `(k ":" v)+`, `(",")*`: make it a rule, or a `_rule`), a filtered terminal
+with a backreference, `%declare`d terminals, and two constructors of one type that read alike (the parser could not
+tell them apart). Also left out: piece types (a content token is one GenToken), a compile check, an entry in
+`tranx.languages.LANGUAGES`.
+
+Not tuned to tranx's grammars: lark's own grammar of Lark grammars (`lark/grammars/lark.lark`) converts, and the
+grammars shipped with lark round-trip through it (tests/test_lark_own_grammar.py).
 """
 
 from __future__ import annotations
@@ -39,11 +49,12 @@ import re
 from dataclasses import dataclass, field as dataclass_field
 
 import lark
-from lark.grammar import NonTerminal, Terminal
+from lark.grammar import NonTerminal, RuleOptions, Terminal
 from lark.lexer import PatternStr
 
 from tranx.errors import GrammarError
 from tranx.grammar.asdl import Grammar, parse_asdl
+from tranx.languages.lark_regex_text import shortest_text
 
 _ASDL_OP = {"": "", "?": "?", "*": "*", "+": "*"}
 
@@ -115,6 +126,7 @@ def lark_to_asdl(grammar_text: str, *, start: str = "start", name: str = "lark")
 class _Converter:
     def __init__(self, text: str, start: str, name: str):
         self.text, self.start, self.name, self.file = text, start, name, f"<{name}.lark>"
+        self.group_rules: dict[str, list] = {}  # helper rule of a repeated group -> its alternatives
         try:
             self.lark = lark.Lark(text, start=start, parser="earley")
         except lark.exceptions.LarkError as exc:
@@ -129,6 +141,8 @@ class _Converter:
         self.order = {rule: i for i, rule in enumerate(self.defs)}
         self.terminals: dict[str, str] = {}
         self._inlining: set[str] = set()
+        self._group_of: dict[int, tuple[str, object]] = {}  # id of a group's EBNF tree -> (helper rule, the tree)
+        self.lark_names = set(self.defs)  # rule names the derived Lark grammar uses
 
     # --- errors ---------------------------------------------------------------------------------
     def _at(self, message: str, line: int, column: int) -> GrammarError:
@@ -137,7 +151,10 @@ class _Converter:
         return GrammarError(message, file=self.file, line=line, column=column, source_line=source)
 
     def _error(self, rule: str, message: str, tree=None) -> GrammarError:
-        """An error in `rule`, at the first grammar token of `tree` with a position, else at the rule's definition."""
+        """An error in `rule`, at the first grammar token of `tree` with a position, else at the rule's definition
+        (a repeated group's helper rule: at the group)."""
+        if tree is None and rule in self.group_rules:
+            tree = self.defs[rule][0]
         tokens = [] if not isinstance(tree, lark.Tree) else [
             t for t in tree.scan_values(lambda v: isinstance(v, lark.Token)) if getattr(t, "line", None)]
         if tokens:
@@ -149,6 +166,8 @@ class _Converter:
 
     # --- EBNF -> alternatives of items: ("lit", text, kept, source), ("sym", name), ("group", items, op) ---
     def alternatives(self, rule: str) -> list[tuple[str | None, list]]:
+        if rule in self.group_rules:
+            return [(None, items) for items in self.group_rules[rule]]
         return self._alts(self.defs[rule][0], rule)
 
     def _alts(self, tree, rule: str) -> list[tuple[str | None, list]]:
@@ -169,14 +188,19 @@ class _Converter:
             if part.data == "expr" and (len(part.children) != 2 or part.children[1] not in ("?", "*", "+")):
                 raise self._error(rule, "bounded repetition (x ~ n) is not supported", part)
             op = "?" if part.data == "maybe" else str(part.children[1])
-            inner = self._part(part.children[0], rule)
+            pieces = _sequence(part.children[0])
+            options = [self._part(piece, rule) for piece in pieces] if pieces else [self._part(part.children[0], rule)]
+            inner = [[item for option in combo for item in option] for combo in itertools.product(*options)]
             named = [item for item in inner[0] if item[0] != "lit"] if len(inner) == 1 else []
             if len(named) == 1 and named[0][0] == "sym":
                 return [[("group", tuple(inner[0]), op)]]
             if op == "?":  # as lark's own EBNF -> BNF: the alternatives with the part, and one without
                 return inner + [[]]
+            named_pieces = [p for p, o in zip(pieces or (), options) if any(i[0] != "lit" for alt in o for i in alt)]
+            if len(named_pieces) == 1:  # e.g. `(_item? _NL)*`: a field over a helper rule, one node per value
+                return [[("group", (("sym", self._group_rule(rule, part, named_pieces[0], inner)),), op)]]
             raise self._error(rule, f"a part under {op!r} must be one sequence with exactly one named symbol "
-                                    f"and no operator inside (make it a rule)", part)
+                                    f"(make it a rule)", part)
         (value,) = part.children
         if isinstance(value, NonTerminal):
             if not value.name.startswith("_"):
@@ -208,9 +232,26 @@ class _Converter:
             for text in ("\n", " ", ""):
                 if re.fullmatch(pattern.to_regexp(), text):
                     return ("lit", text, 0, name)
-            raise self._error(rule, f"filtered terminal {name} matches none of '\\n', ' ', '': its text is unknown")
+            text = shortest_text(pattern.to_regexp())
+            if text is None:
+                raise self._error(rule, f"filtered terminal {name}: no text found that its pattern matches "
+                                        f"(backreference?): its text is unknown")
+            return ("lit", text, 0, name)
         self.terminals[name] = pattern.to_regexp()
         return ("sym", name)
+
+    def _group_rule(self, rule: str, part, piece, alternatives: list) -> str:
+        """The helper rule (and ASDL type) of repeated group `part`, named `<rule>__<its one named symbol>`, created
+        once per group however often its rule is inlined."""
+        if id(part) not in self._group_of:  # the tree is kept too: its id stays its own
+            symbol = next(piece.scan_values(lambda v: isinstance(v, (NonTerminal, Terminal))), None)
+            base = f"{rule.lstrip('_')}__{symbol.name.lstrip('_').lower() if symbol else 'group'}"
+            name = _fresh(base, self.lark_names, "_")
+            self._group_of[id(part)] = (name, part)
+            self.group_rules[name] = alternatives
+            self.defs[name] = (part, RuleOptions())
+            self.order[name] = len(self.order)
+        return self._group_of[id(part)][0]
 
     # --- alternatives -> types, constructors, templates, derived Lark grammar --------------------------
     def convert(self) -> LarkConversion:
@@ -244,8 +285,8 @@ class _Converter:
                 constructors.setdefault(type_of[rule], []).append(f"{name}({', '.join(fields)})" if fields else name)
                 written.append(f"{source} -> {name}")
             priority = self.defs[rule][1].priority
-            overrides.append(f"%override {'?' if units[rule] else ''}{rule}{'' if priority is None else f'.{priority}'}"
-                             f": {' | '.join(written)}")
+            overrides.append(f"{'' if rule in self.group_rules else '%override '}{'?' if units[rule] else ''}{rule}"
+                             f"{'' if priority is None else f'.{priority}'}: {' | '.join(written)}")
         asdl_lines = []
         for type_name in sorted(set(type_of.values()), key=lambda t: (t != type_of[self.start], self.order[t])):
             if not constructors.get(type_name):
@@ -308,9 +349,11 @@ class _Converter:
         return fields, " ".join(sources), tuple(signature)
 
     def _is_unit(self, rule: str, alias, items) -> bool:
-        named = [item for item in items if item[0] != "lit"]
-        return (self.defs[rule][1].expand1 and alias is None and len(named) == 1 and named[0][0] == "sym"
-                and named[0][1] in self.defs and not any(item[2] for item in items if item[0] == "lit"))
+        named, options = [item for item in items if item[0] != "lit"], self.defs[rule][1]
+        literals = [item for item in items if item[0] == "lit"]
+        return (options.expand1 and alias is None and len(named) == 1 and named[0][0] == "sym"
+                and named[0][1] in self.defs and not any(item[2] for item in literals)
+                and not (options.keep_all_tokens and literals))  # a `!?rule` keeps them: lark builds a node
 
     def _source(self, item, constructor: str, field_name: str) -> str:
         """An item as Lark grammar text; a repeated group becomes a helper rule, so lark gives it one subtree."""
@@ -319,8 +362,9 @@ class _Converter:
         inner = " ".join(self._source(sub, "", "") for sub in item[1])
         if item[2] == "?":
             return f"[{inner}]"
-        self.helpers.append(f"{constructor}__{field_name}: ({inner}){item[2]}")
-        return f"{constructor}__{field_name}"
+        helper = _fresh(f"{constructor}__{field_name}", self.lark_names, "_")
+        self.helpers.append(f"{helper}: ({inner}){item[2]}")
+        return helper
 
 
 def error_summary(exc: Exception) -> str:
@@ -333,6 +377,15 @@ def _fresh(name: str, taken: set, sep: str) -> str:
     fresh = next(n for n in itertools.chain([name], (f"{name}{sep}{k}" for k in itertools.count(2))) if n not in taken)
     taken.add(fresh)
     return fresh
+
+
+def _sequence(body) -> list | None:
+    """The parts of an EBNF body that is one sequence (no `|`), else None."""
+    while body.data == "expansions" and len(body.children) == 1:
+        body = body.children[0]
+    if body.data == "expansions":
+        return None
+    return list(body.children) if body.data == "expansion" else [body]
 
 
 def _symbols(items) -> list[str]:

@@ -171,6 +171,17 @@ class LarkLanguage:
         except ConversionError:
             return re.findall(r"\w+|\S", code)
 
+    def lexed(self, code: str) -> list[tuple[str, str]]:
+        """`code` as the grammar's own lexer reads it (lark's basic lexer), %ignored terminals dropped: (terminal,
+        text) pairs, the text of a token the tree does not keep (literals, filtered terminals such as `_NL`) without
+        whitespace when the grammar ignores whitespace. ConversionError when the basic lexer cannot read it."""
+        squeeze = bool(self.conversion.separator)
+        try:
+            return [(t.type, t.value if t.type in self._patterns or not squeeze else "".join(t.value.split()))
+                    for t in self._parser.lex(code)]
+        except lark.exceptions.LarkError as exc:
+            raise ConversionError(f"not lexable: {error_summary(exc)}") from None
+
     def check(self, code: str) -> str | None:
         return None  # a Lark grammar says nothing beyond its syntax
 
