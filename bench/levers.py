@@ -1,7 +1,7 @@
 """The quality levers of the CoNaLa model, on dev only: what each adds over the shipped model, at what cost.
 
 Reads the result files the measuring commands wrote (CoNaLa dev with `tranx eval ... --result`, everyday dev with
-`bench/everyday.py`), tests each lever's CoNaLa dev BLEU against the base by a paired bootstrap over the 200 dev
+`bench/everyday.py`), tests each lever's CoNaLa dev BLEU against the row it builds on by a paired bootstrap over the 200 dev
 examples (tranx.ablation.bootstrap) and writes bench/results/levers-conala-dev.json (+ .md) with provenance.
 A lever whose files are missing is listed as not measured.
 
@@ -11,6 +11,7 @@ A lever whose files are missing is listed as not measured.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from tranx.io import atomic_write_text
@@ -20,25 +21,42 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 BASE = "base"
-# (name, what it changes, CoNaLa dev result, everyday dev result, training runs whose CPU time it costs)
+COVERAGE = "coverage rerank"
+
+
+@dataclass(frozen=True)
+class Lever:
+    name: str
+    what: str
+    conala_dev: str  # result file of `tranx eval ... --split dev --result`
+    everyday_dev: str | None  # result file of bench/everyday.py --split dev
+    runs: tuple[str, ...]  # the training runs it needs (their CPU time is its cost)
+    against: str = BASE  # the row it is compared with
+
+
 LEVERS = [
-    (BASE, "configs/conala.json as shipped (make demo), beam 15", "lever-conala-base-dev.json",
-     "everyday-conala-dev.json", ("runs/conala",)),
-    ("coverage rerank", "the beam's candidates naming more of the intent's backquoted names and quoted values first "
-     "(--rerank coverage)", "lever-conala-coverage-dev.json", "everyday-conala-coverage-dev.json", ("runs/conala",)),
-    ("length penalty 2", "candidates ordered by log-probability / actions ** 2 instead of the mean per action "
-     "(--length-penalty 2)", "lever-conala-lp2-dev.json", "everyday-conala-lp2-dev.json", ("runs/conala",)),
-    ("coverage + length penalty 1.5", "both (a grid on dev: 1.5, 2, 2.5, 3)", "lever-conala-coverage-lp1.5-dev.json",
-     "everyday-conala-coverage-lp1.5-dev.json", ("runs/conala",)),
-    ("coverage + length penalty 2", "both (the grid's best on dev BLEU)", "lever-conala-coverage-lp2-dev.json",
-     "everyday-conala-coverage-lp2-dev.json", ("runs/conala",)),
-    ("coverage + length penalty 2.5", "both", "lever-conala-coverage-lp2.5-dev.json", None, ("runs/conala",)),
-    ("coverage + length penalty 3", "both", "lever-conala-coverage-lp3-dev.json", None, ("runs/conala",)),
-    ("+ CodeInsight train", "520 CodeInsight training functions whose body is one return, as CoNaLa-style pairs "
-     "(bench/extra_supervision.py)", "lever-conala-plus-dev.json", "everyday-conala-plus-dev.json",
-     ("runs/conala-plus",)),
-    ("ensemble of 2 seeds", "runs/conala and runs/conala-s2 decoded together (tranx ensemble)",
-     "lever-conala-ensemble-dev.json", "everyday-conala-ensemble-dev.json", ("runs/conala", "runs/conala-s2")),
+    Lever(BASE, "configs/conala.json before this issue (no rerank), beam 15", "lever-conala-base-dev.json",
+          "everyday-conala-dev.json", ("runs/conala",)),
+    Lever(COVERAGE, "the beam's candidates naming more of the intent's backquoted names and quoted values first "
+          "(--rerank coverage; shipped)", "lever-conala-coverage-dev.json", "everyday-conala-coverage-dev.json",
+          ("runs/conala",)),
+    Lever("length penalty 2", "candidates ordered by log-probability / actions ** 2 instead of the mean per action "
+          "(--length-penalty 2)", "lever-conala-lp2-dev.json", "everyday-conala-lp2-dev.json", ("runs/conala",)),
+    *(Lever(f"coverage + length penalty {a}", "both" + (" (a grid on dev: 1.5, 2, 2.5, 3)" if a == "1.5" else ""),
+            f"lever-conala-coverage-lp{a}-dev.json", f"everyday-conala-coverage-lp{a}-dev.json", ("runs/conala",),
+            COVERAGE) for a in ("1.5", "2", "2.5", "3")),
+    Lever("coverage + CodeInsight train", "520 CodeInsight training functions whose body is one return, as CoNaLa-style "
+          "pairs, added to CoNaLa train (bench/extra_supervision.py)", "lever-conala-plus-coverage-dev.json",
+          "everyday-conala-plus-coverage-dev.json", ("runs/conala-plus",), COVERAGE),
+    Lever("coverage + ensemble of 2 seeds", "runs/conala and runs/conala-s2 decoded together (tranx ensemble)",
+          "lever-conala-ensemble-coverage-dev.json", "everyday-conala-ensemble-coverage-dev.json",
+          ("runs/conala", "runs/conala-s2"), COVERAGE),
+    Lever("frozen MiniLM", "the encoder not fine-tuned (model.finetune_encoder=false), with coverage",
+          "lever-conala-frozen-coverage-dev.json", "everyday-conala-frozen-coverage-dev.json", ("runs/conala-frozen",),
+          COVERAGE),
+    Lever("frozen all-mpnet-base-v2", "a 110M encoder instead of MiniLM's 22M, frozen, with coverage",
+          "lever-conala-mpnet-frozen-coverage-dev.json", "everyday-conala-mpnet-frozen-coverage-dev.json",
+          ("runs/conala-mpnet-frozen",), "frozen MiniLM"),
 ]
 
 
@@ -79,33 +97,37 @@ def _bootstrap(base: dict, lever: dict) -> dict:
 
 
 def collect() -> dict:
-    base = _load(LEVERS[0][2])
+    by_name = {lever.name: lever for lever in LEVERS}
     rows = []
-    for name, what, dev_file, everyday_file, runs in LEVERS:
-        dev, everyday = _load(dev_file), _load(everyday_file)
-        row = {"lever": name, "what": what, "conala_dev_file": dev_file, "everyday_dev_file": everyday_file,
+    for lever in LEVERS:
+        dev, everyday = _load(lever.conala_dev), _load(lever.everyday_dev)
+        row = {"lever": lever.name, "what": lever.what, "conala_dev_file": lever.conala_dev,
+               "everyday_dev_file": lever.everyday_dev,
                "conala_dev_bleu": dev["scores"]["bleu"] if dev else None,
                "everyday_dev_passed": everyday["passed"] if everyday else None,
                "everyday_dev_problems": everyday["problems"] if everyday else None,
-               "train_cpu_minutes": _train_minutes(dev, runs) if dev else None}
-        if dev and base and name != BASE:
-            row["bleu_vs_base"] = _bootstrap(base, dev)
+               "train_cpu_minutes": _train_minutes(dev, lever.runs) if dev else None}
+        against = _load(by_name[lever.against].conala_dev)
+        if dev and against and lever.name != BASE:
+            row["against"] = lever.against
+            row["bleu_vs_against"] = _bootstrap(against, dev)
         rows.append(row)
     return {"levers": rows}
 
 
 def markdown(payload: dict) -> str:
-    lines = ["| lever | what it changes | CoNaLa dev BLEU (vs base, 95% interval, p) | everyday dev passed | "
-             "training, CPU minutes |", "|---|---|---|---|---|"]
+    lines = ["| lever | what it changes | CoNaLa dev BLEU | against | difference (95% interval, p) | "
+             "everyday dev passed | training, CPU minutes |", "|---|---|---|---|---|---|---|"]
     for row in payload["levers"]:
         bleu = "not measured" if row["conala_dev_bleu"] is None else f"{row['conala_dev_bleu']:.2f}"
-        vs = row.get("bleu_vs_base")
-        if vs:
-            bleu += f" ({vs['delta']:+.2f}, {vs['low']:+.2f} to {vs['high']:+.2f}, p {vs['p_value']:.3f})"
+        vs = row.get("bleu_vs_against")
+        difference = (f"{vs['delta']:+.2f} ({vs['low']:+.2f} to {vs['high']:+.2f}, p {vs['p_value']:.3f})"
+                      if vs else "")
         everyday = ("not measured" if row["everyday_dev_passed"] is None
                     else f"{row['everyday_dev_passed']} / {row['everyday_dev_problems']}")
         minutes = "" if row["train_cpu_minutes"] is None else f"{row['train_cpu_minutes']:.0f}"
-        lines.append(f"| {row['lever']} | {row['what']} | {bleu} | {everyday} | {minutes} |")
+        lines.append(f"| {row['lever']} | {row['what']} | {bleu} | {row.get('against', '')} | {difference} | "
+                     f"{everyday} | {minutes} |")
     return "\n".join(lines)
 
 
