@@ -272,10 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     roundtrip = commands.add_parser(
         "roundtrip", help="check code -> tree -> actions -> code on files, folders or data sets")
     roundtrip.add_argument("targets", nargs="+", metavar="TARGET",
-                           help=f"a .py file, a directory, or DATASET:SPLIT (data sets: {', '.join(_DATASETS)})")
+                           help=f"a file, a directory (its files of the language), or DATASET:SPLIT (data sets: "
+                                f"{', '.join(_DATASETS)})")
     roundtrip.add_argument("--language", default=None,
-                           help="python, lark:NAME, lark:PATH.lark or tree-sitter:NAME (induced from the data set's training "
-                                "programs, or from the files checked); default: each data set's own, else python")
+                           help="python, lark:NAME, lark:PATH.lark or tree-sitter:NAME (induced from the data set's "
+                                "training programs, or from the files checked); default: each data set's own, else "
+                                "python")
     roundtrip.add_argument("--data-root", default=None,
                            help=_DATA_ROOT_HELP)
     roundtrip.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
