@@ -78,3 +78,10 @@ def test_undecodable_file_is_not_parseable(tmp_path, capsys):
     path.write_bytes(b"# -*- coding: utf-8 -*-\nx = '\xff'\n")
     assert main(["roundtrip", "--failures", str(tmp_path / "f.txt"), str(path)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "roundtrip: 0/1 exact, 1 not parseable, 0 failed"
+
+
+def test_a_tree_sitter_language_is_checked_alone(tmp_path, capsys):
+    code = main(["roundtrip", "--workers", "1", "--failures", str(tmp_path / "f.txt"), "kb13:test", "nl2bash:test"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "a tree-sitter language is checked alone" in err and "lark:regex, tree-sitter:bash" in err

@@ -221,10 +221,11 @@ def induced_language(snippets: list[Snippet], language: str | None, data_root=No
     """The JSON description of the tree-sitter language the snippets are checked in, induced from their data set's
     training programs (from the snippets themselves when they are files); None for other languages."""
     names = {_language_of(s, language) for s in snippets}
-    if not names or not next(iter(names)).startswith("tree-sitter:"):
+    if not any(name.startswith("tree-sitter:") for name in names):
         return None
     if len(names) > 1:
-        raise TranxError(f"one tree-sitter language per round trip, not {', '.join(sorted(names))}")
+        raise TranxError(f"a tree-sitter language is checked alone (its grammar is induced for the round trip), "
+                         f"not with others: {', '.join(sorted(names))}")
     datasets = {s.dataset for s in snippets}
     if len(datasets) > 1:
         raise TranxError("a tree-sitter round trip checks one data set (or files) at a time: its action grammar is "
