@@ -79,17 +79,27 @@ def _train_minutes(result: dict | None, runs: tuple[str, ...]) -> float | None:
     return round(total, 1)
 
 
+def _length_ratio(predictions: list[str], references: list[str]) -> float:
+    """Top-1 length over reference length, in the BLEU tokens (below 1, BLEU's brevity penalty applies)."""
+    from tranx.metrics import tokenize_for_bleu_eval
+    hypothesis = sum(len(tokenize_for_bleu_eval(p)) for p in predictions)
+    return round(hypothesis / sum(len(tokenize_for_bleu_eval(r)) for r in references), 3)
+
+
 def _dev_predictions(result: dict) -> list[str]:
     rows = [json.loads(line) for line in (ROOT / result["scores"]["predictions"]).read_text().splitlines()]
     return [r["prediction"] for r in rows]
 
 
-def _bootstrap(base: dict, lever: dict) -> dict:
+def _references() -> list[str]:
     from preprocess.splits import split_examples
+    return [e.code for e in split_examples("conala", None, splits=["dev"])["dev"]]
+
+
+def _bootstrap(base: dict, lever: dict, references: list[str]) -> dict:
     from preprocess.tasks import get_task
     from tranx.ablation.report import example_scores
     from tranx.ablation.bootstrap import paired_bootstrap
-    references = [e.code for e in split_examples("conala", None, splits=["dev"])["dev"]]
     task = get_task("conala")
     pair = (example_scores(task, "bleu", _dev_predictions(lever), references),
             example_scores(task, "bleu", _dev_predictions(base), references))
@@ -98,6 +108,7 @@ def _bootstrap(base: dict, lever: dict) -> dict:
 
 def collect() -> dict:
     by_name = {lever.name: lever for lever in LEVERS}
+    references = _references()
     rows = []
     for lever in LEVERS:
         dev, everyday = _load(lever.conala_dev), _load(lever.everyday_dev)
@@ -106,18 +117,20 @@ def collect() -> dict:
                "conala_dev_bleu": dev["scores"]["bleu"] if dev else None,
                "everyday_dev_passed": everyday["passed"] if everyday else None,
                "everyday_dev_problems": everyday["problems"] if everyday else None,
+               "length_ratio": _length_ratio(_dev_predictions(dev), references) if dev else None,
                "train_cpu_minutes": _train_minutes(dev, lever.runs) if dev else None}
         against = _load(by_name[lever.against].conala_dev)
         if dev and against and lever.name != BASE:
             row["against"] = lever.against
-            row["bleu_vs_against"] = _bootstrap(against, dev)
+            row["bleu_vs_against"] = _bootstrap(against, dev, references)
         rows.append(row)
     return {"levers": rows}
 
 
 def markdown(payload: dict) -> str:
     lines = ["| lever | what it changes | CoNaLa dev BLEU | against | difference (95% interval, p) | "
-             "everyday dev passed | training, CPU minutes |", "|---|---|---|---|---|---|---|"]
+             "top-1 / reference length | everyday dev passed | training, CPU minutes |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in payload["levers"]:
         bleu = "not measured" if row["conala_dev_bleu"] is None else f"{row['conala_dev_bleu']:.2f}"
         vs = row.get("bleu_vs_against")
@@ -126,8 +139,9 @@ def markdown(payload: dict) -> str:
         everyday = ("not measured" if row["everyday_dev_passed"] is None
                     else f"{row['everyday_dev_passed']} / {row['everyday_dev_problems']}")
         minutes = "" if row["train_cpu_minutes"] is None else f"{row['train_cpu_minutes']:.0f}"
+        ratio = "" if row["length_ratio"] is None else f"{row['length_ratio']:.2f}"
         lines.append(f"| {row['lever']} | {row['what']} | {bleu} | {row.get('against', '')} | {difference} | "
-                     f"{everyday} | {minutes} |")
+                     f"{ratio} | {everyday} | {minutes} |")
     return "\n".join(lines)
 
 

@@ -41,10 +41,10 @@ def mention_coverage(code: str, mentions: Sequence[str]) -> float:
     return sum(1 for m in mentions if m in code) / len(mentions) if mentions else 0.0
 
 
-def rerank(candidates: Sequence[C], intent: str, how: str, code=lambda c: c.code) -> list[C]:
+def rerank(candidates: Sequence[C], intent: str, how: str) -> list[C]:
     """`candidates` (best first by the model) reordered by `how`; a stable sort, so ties keep the model's order."""
     check_reranker(how)
     if how == "none":
         return list(candidates)
     mentions = intent_mentions(intent)
-    return sorted(candidates, key=lambda c: -mention_coverage(code(c), mentions))
+    return sorted(candidates, key=lambda c: -mention_coverage(c.code, mentions))
