@@ -105,7 +105,7 @@ def test_seed_pairs_are_pooled_and_the_result_is_deterministic():
 
 def test_component_table_and_paper_deltas_cover_the_same_names():
     assert set(PAPER_DELTAS) == set(COMPONENTS)
-    assert {k for k, v in PAPER_DELTAS.items() if v} == {"substitution", "encoder", "grammar", "copy"}
+    assert {k for k, v in PAPER_DELTAS.items() if v} == {"substitution", "encoder", "grammar_decoder", "copy"}
     plan = make_plan(TINY, "copy,parent,substitution", 2, "unused")
     assert list(plan.variants) == ["full", "copy", "parent", "substitution"]
     assert [r.name for r in plan.runs()][:3] == ["full-s1", "full-s2", "copy-s1"]
@@ -123,6 +123,8 @@ def test_component_table_and_paper_deltas_cover_the_same_names():
     ("weight_average", [], "'weight_average' is already off"),
     ("copy", ["model.copy=false"], "'copy' is already off"),
     ("encoder", ["model.encoder=lstm"], "nothing to remove"),
+    ("grammar_decoder", ["train.dataset=nl-rx-turk"], "nl-rx-turk is written in lark:regex"),
+    ("grammar_decoder", ["train.language=tokens:python"], "written in tokens:python"),
     ("copy", ["train.seed=4"], "--seeds"),
     ("copy", ["model.no_such=1"], "model.no_such"),
 ])
@@ -205,22 +207,31 @@ def test_scheduler_trains_resumes_skips_and_reports_failures(tmp_path, monkeypat
 
 # --- end to end ---------------------------------------------------------------------------------------------------
 
+def _parses(code: str) -> bool:
+    import ast
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
 def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
     skip_without_data("conala")
     out = tmp_path / "abl"
     argv = [TINY, "train.train_limit=60", "train.dev_limit=8", "train.eval_beam_size=1", "--components",
-            "copy,parent", "--seeds", "1", "--budget-epochs", "1", "--jobs", "1", "--test-limit", "40",
+            "copy,grammar_decoder", "--seeds", "1", "--budget-epochs", "1", "--jobs", "1", "--test-limit", "40",
             "--resamples", "2000", "--out", str(out)]
     assert runner.main(argv) == 0, capsys.readouterr().err
     first = capsys.readouterr().out
     assert sum(" trained " in line for line in first.splitlines()) == 3, first
     result = json.loads((out / "ablation.json").read_text())
-    assert list(result["variants"]) == ["full", "copy", "parent"]
+    assert list(result["variants"]) == ["full", "copy", "grammar_decoder"]
     assert result["budget"]["kind"] == "epochs" and result["budget"]["max_epochs"] == 1
     assert "at most 1 epoch per run" in result["budget"]["text"] and result["test_examples"] == 40
     assert result["metrics"] == ["bleu", "exact_match"] and result["cpu_seconds"] > 0
     assert {"command", "commit", "config", "data", "machine"} <= set(result["provenance"])
-    for name in ("copy", "parent"):
+    for name in ("copy", "grammar_decoder"):
         v = result["variants"][name]
         assert v["seeds"][0]["epochs"] == 1 and v["overrides"] == list(COMPONENTS[name])
         for metric in ("bleu", "exact_match"):
@@ -229,10 +240,17 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
             assert d["delta"] == pytest.approx(v["metrics"][metric]["mean"]
                                                - result["variants"]["full"]["metrics"][metric]["mean"], abs=2e-4)
     assert result["variants"]["copy"]["paper_delta"]["delta"] == -1.10
-    assert result["variants"]["parent"]["paper_delta"] is None
+    assert result["variants"]["grammar_decoder"]["paper_delta"]["delta"] == 0.91
+    # the grammar decoders write only code that parses; the token decoder's share is measured from its predictions
+    assert result["variants"]["full"]["unparseable"]["mean"] == result["variants"]["copy"]["unparseable"]["mean"] == 0
+    predictions = [json.loads(line)["prediction"] for line in
+                   (out / "runs" / "grammar_decoder-s1" / "test.predictions.jsonl").read_text().splitlines()]
+    share = result["variants"]["grammar_decoder"]["seeds"][0]["unparseable"]
+    assert share == pytest.approx(100 * sum(not _parses(p) for p in predictions) / 40)
     text = (out / "ablation.md").read_text()
     assert text == markdown(result)
     assert "| **full** |" in text and "| copy | copy mechanism (`model.copy=false`) |" in text
+    assert ("| grammar_decoder | grammar decoder (Python tokens instead) (`train.language=tokens:python`) |" in text)
     assert "read from the paper's chart, approximate" in text and "at most 1 epoch per run" in text
     assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/test.json")}

@@ -49,6 +49,9 @@ class TrainConfig:
     dataset: str = DEFAULT_TASK
     data_root: str | None = None
     substitution: bool = True
+    # the language the model writes (default None: the task's); "tokens:python" writes Python as a flat token
+    # sequence with no grammar (the grammar-free ablation, tranx.languages.python_tokens)
+    language: str | None = None
     split_dotted_words: bool = False  # copy units `self`, `.`, `foo` instead of `self.foo`
     token_cutoff: int | None = None  # None: the task's default (preprocess.tasks)
     train_limit: int | None = None  # use only the first N training examples (smoke runs)

@@ -49,14 +49,16 @@ class Translator:
     def __init__(self, config: Config, model: TranxModel, *, task: Task | None = None,
                  others: Sequence["Translator"] = (), language=None):
         """`task`: how intents are read and code is written (default: the task the config trained on);
-        `language`: the target language bound to the model's grammar (default: the task's, looked up by name);
+        `language`: the target language bound to the model's grammar (default: the config's train.language, else
+        the task's, looked up by name);
         `others`: further members of an ensemble (build one with tranx.decoding.ensemble.combine, which checks them)."""
         self.config = config
         self.model = model
         self.task = task if task is not None else get_task(config.train.dataset)
         self.others = list(others)
         self.models = [model, *(t.model for t in self.others)]
-        self.language = language if language is not None else get_language(self.task.language, model.grammar)
+        self.language = (language if language is not None else
+                         get_language(config.train.language or self.task.language, model.grammar))
         self.system = model.system
 
     @property
@@ -252,8 +254,8 @@ class Translator:
             encoder = load_word_encoder(folder / "encoder")
             lark_file = folder / "grammar.lark"
             induced = folder / "language.json"
-            language = get_language(task.language, grammar, lark_text=lark_file.read_text(encoding="utf-8")
-                                    if lark_file.is_file() else None,
+            language = get_language(config.train.language or task.language, grammar,
+                                    lark_text=lark_file.read_text(encoding="utf-8") if lark_file.is_file() else None,
                                     description=json.loads(induced.read_text(encoding="utf-8"))
                                     if induced.is_file() else None)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)

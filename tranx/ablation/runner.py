@@ -47,6 +47,8 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "copy": ("model.copy=false",),
     # variant (a): the grammar decoder trained without the grammar mask (search still masks)
     "grammar": ("model.grammar_mask_in_training=false",),
+    # variant (b), the paper's: no grammar at all, the code's tokens one by one (same encoder, attention and copy)
+    "grammar_decoder": ("train.language=tokens:python",),
     "encoder": ("model.encoder=lstm",),  # the input representation: a BiLSTM over pieces instead of BERT
     "parent": ("model.parent_feeding=false",),
     "word_lstm": ("model.word_lstm=false",),
@@ -59,6 +61,7 @@ DESCRIPTIONS = {
     "substitution": "lexical substitution of quoted values",
     "copy": "copy mechanism",
     "grammar": "grammar mask in training",
+    "grammar_decoder": "grammar decoder (Python tokens instead)",
     "encoder": "BERT encoder (LSTM instead)",
     "parent": "parent feeding",
     "word_lstm": "BiLSTM over the word states",
@@ -239,6 +242,12 @@ def make_plan(config_path: str, components: list[str] | str, seeds: int, out: st
     budget = {"kind": kind, "max_epochs": config.train.max_epochs, "max_minutes": config.train.max_minutes,
               "patience": config.train.patience}
     full = _without_seed(config)
+    if "grammar_decoder" in components:
+        from preprocess.tasks import get_task
+        written = config.train.language or get_task(config.train.dataset).language
+        if written not in ("python", "asdl:python3"):
+            raise TranxError(f"component 'grammar_decoder' replaces the Python grammar by Python's tokens; "
+                             f"{config.train.dataset} is written in {written}")
     for component in components:
         variant = copy.deepcopy(config).override(list(COMPONENTS[component]))
         if _without_seed(variant) == full:

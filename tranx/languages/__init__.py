@@ -1,6 +1,7 @@
 """Target languages. `get_language(name, grammar)` is the one way to obtain one.
 
-Names: `python` (the ASDL grammar `grammars/python3.asdl` with its adapter; `asdl:python3` is the same), and
+Names: `python` (the ASDL grammar `grammars/python3.asdl` with its adapter; `asdl:python3` is the same),
+`tokens:python` (Python as a flat token sequence, no grammar: the grammar-free ablation), and
 `lark:NAME` for any Lark grammar: a path to a `.lark` file (`lark:my/grammar.lark`), else the grammar shipped as
 `grammars/NAME.lark` (`lark:regex`). A checkpoint keeps the text of its Lark grammar (`grammar.lark`), so it loads
 wherever it is copied; `lark_text` passes that text in. `tree-sitter:NAME` (a PyPI grammar wheel such as
@@ -24,7 +25,12 @@ def _python(grammar: Grammar | None):
     return PythonLanguage(grammar)
 
 
-LANGUAGES = {"python": _python}
+def _python_tokens(grammar: Grammar | None):
+    from tranx.languages.python_tokens import PythonTokensLanguage
+    return PythonTokensLanguage(grammar)
+
+
+LANGUAGES = {"python": _python, "tokens:python": _python_tokens}
 ALIASES = {"asdl:python3": "python"}
 _default: dict[str, Language] = {}
 

@@ -47,11 +47,12 @@ def prepare_run(config: Config, run: Path):
     from tranx.data.pipeline import preprocess_dataset, split_examples, task_language
     t = config.train
     task = get_task(t.dataset)
-    result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, splits=["train"])
+    result = preprocess_dataset(t.dataset, t.data_root, substitution=t.substitution, language=t.language,
+                                splits=["train"])
     train = result.kept("train")[:t.train_limit] if t.train_limit else result.kept("train")
     dev_raw = split_examples(t.dataset, t.data_root, splits=["dev"])["dev"]
     dev_raw = dev_raw[:t.dev_limit] if t.dev_limit else dev_raw
-    language = task_language(t.dataset, t.data_root)
+    language = task_language(t.dataset, t.data_root, t.language)
     grammar = language.grammar
     vocab_path = run / "vocab" / "primitive.json"
     if vocab_path.is_file():
@@ -112,7 +113,7 @@ class Trainer:
         self.task = get_task(t.dataset)
         self.model, self.examples, self.dev = prepare_run(config, self.run)
         from tranx.data.pipeline import task_language
-        self.language = task_language(t.dataset, t.data_root)  # the one prepare_run built the model on (cached)
+        self.language = task_language(t.dataset, t.data_root, t.language)  # the one prepare_run built the model on (cached)
         if not self.examples:
             raise TranxError("no training examples")
         self.encoder = None
