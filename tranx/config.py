@@ -49,6 +49,8 @@ class TrainConfig:
     dataset: str = DEFAULT_TASK
     data_root: str | None = None
     substitution: bool = True
+    # the code of the k nearest training pairs (BM25 over intents) appended to each intent (tranx.data.retrieval)
+    retrieve: int = 0
     # the language the model writes (default None: the task's); "tokens:python" writes Python as a flat token
     # sequence with no grammar (the grammar-free ablation, tranx.languages.python_tokens)
     language: str | None = None
@@ -144,6 +146,8 @@ def _set(config: Config, key: str, value: Any, source: str) -> None:
     value = _check_type(key, value, hint, source)
     if key == "train.rerank" and value not in RERANKERS:
         raise TranxError(f"{source}: '{key}': unknown reranker {value!r}; known: {', '.join(RERANKERS)}")
+    if key == "train.retrieve" and value < 0:
+        raise TranxError(f"{source}: '{key}' must be at least 0 (0: off), got {value}")
     if key == "train.length_penalty" and not value >= 0:
         raise TranxError(f"{source}: '{key}' must be at least 0, got {value}")
     setattr(section, name, value)

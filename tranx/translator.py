@@ -28,6 +28,7 @@ from tranx.grammar.asdl import Grammar, parse_asdl
 from tranx.config import Config
 from tranx.errors import CheckpointError, ConversionError, TranxError  # noqa: F401 (CheckpointError re-exported)
 from tranx.io import atomic_folder, write_json
+from tranx.data.retrieval import RetrievalIndex
 from tranx.languages import get_language
 from tranx.nn.model import TranxModel
 from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
@@ -88,6 +89,8 @@ class Translator:
         words = model_words([w.text for w in split_words(canonical)], self.config.train.split_dotted_words)
         if not words:
             raise TranxError("intent has no words")
+        if self.model.retrieval is not None:
+            words = self.model.retrieval.augment(words, list(slots))
         return words, slots, intent
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
@@ -198,6 +201,8 @@ class Translator:
                     "config": self.config.to_json()}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             (tmp / "grammar.asdl").write_text(self.model.grammar.text, encoding="utf-8")
+            if self.model.retrieval is not None:
+                self.model.retrieval.save(tmp)
             if getattr(self.language, "lark_text", None) is not None:  # the checkpoint parses and unparses alone
                 (tmp / "grammar.lark").write_text(self.language.lark_text, encoding="utf-8")
             if hasattr(self.language, "to_json"):  # an induced language: no training programs needed to load
@@ -260,6 +265,10 @@ class Translator:
                                     if induced.is_file() else None)
             model = TranxModel(config.model, grammar, tokens, encoder, words, token_ok=language.token_ok)
             model.decoder.load_state_dict(load_file(os.fspath(folder / "model.safetensors")))
+            model.retrieval = RetrievalIndex.load(folder)
+            if config.train.retrieve and model.retrieval is None:
+                raise CheckpointError(f"{folder} was trained with train.retrieve={config.train.retrieve} but has "
+                                      f"no retrieval.json")
         except (TranxError, TaskError, SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             message = first if str(folder) in first else f"{folder}: {first}"

@@ -41,6 +41,7 @@ def _shared_settings(a, b):
     yield "task", a.task.to_json(), b.task.to_json()
     yield "train.substitution", ta.substitution, tb.substitution
     yield "train.split_dotted_words", ta.split_dotted_words, tb.split_dotted_words
+    yield "train.retrieve", ta.retrieve, tb.retrieve  # the words every member reads
     yield "model.copy", a.config.model.copy, b.config.model.copy
     yield "grammar", a.model.grammar.text, b.model.grammar.text
     yield "primitive-token vocabulary", a.model.tokens.tokens, b.model.tokens.tokens

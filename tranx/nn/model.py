@@ -28,6 +28,7 @@ class TranxModel(nn.Module):
         self.config = config
         self.grammar = grammar
         self.tokens = tokens
+        self.retrieval = None  # a tranx.data.retrieval.RetrievalIndex when train.retrieve is on (data, not weights)
         self.words = words if config.word_embed_size else None  # the vocabulary of model.word_embed_size
         if config.word_embed_size and words is None:
             raise ValueError("model.word_embed_size > 0 needs a word vocabulary (vocab/words.json)")

@@ -79,6 +79,13 @@ def prepare_run(config: Config, run: Path):
             words.save(words_path)
     model = TranxModel(config.model, grammar, tokens, build_encoder(config.model, pieces_path and str(pieces_path)),
                        words, token_ok=language.token_ok)
+    if t.retrieve:  # each pair reads its nearest other pairs' code (never its own answer)
+        from tranx.data.retrieval import RetrievalIndex
+        slot_names = [[s["name"] for s in e.slots] for e in train]
+        model.retrieval = RetrievalIndex.build(train_words, slot_names, [e.canonical_code for e in train], language,
+                                               t.retrieve)
+        train_words = [model.retrieval.augment(units, names, exclude=i)
+                       for i, (units, names) in enumerate(zip(train_words, slot_names))]
     examples = [tensorize(units, e.actions, model.system, model.tables, copy=config.model.copy)
                 for units, e in zip(train_words, train)]
     return model, examples, dev_raw
