@@ -1,3 +1,4 @@
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -35,7 +36,7 @@ def test_rerank_is_stable_and_puts_covering_candidates_first():
 
 
 def test_unknown_reranker_is_refused_by_name():
-    with pytest.raises(TranxError, match="unknown reranker 'bleu'; known: none, coverage"):
+    with pytest.raises(TranxError, match="unknown reranker .bleu.; known: none, coverage, equivalence"):
         rerank([], "x", "bleu")
 
 
@@ -54,3 +55,41 @@ def test_config_length_penalty_defaults_to_the_mean_and_refuses_negatives():
     assert Config.from_json({"train": {"length_penalty": 2}}).train.length_penalty == 2.0
     with pytest.raises(TranxError, match="'train.length_penalty' must be at least 0, got -1"):
         Config.from_json({"train": {"length_penalty": -1}})
+
+
+@dataclass
+class P:
+    code: str
+    log_prob: float
+
+
+def test_equivalence_votes_by_the_probability_of_each_meaning():
+    from tranx.evaluation.meaning import meaning_equivalence
+    from preprocess.tasks import get_task
+    same = meaning_equivalence(get_task("nl-rx-turk"))
+    # the two spellings of "a letter then anything" share 0.3 + 0.25 of the mass and beat the single best (0.4)
+    candidates = [P("([a-z])|([0-9])", math.log(0.4)), P("([a-z]).*", math.log(0.3)),
+                  P("(([a-z]).*)", math.log(0.25)), P("[0-9]", math.log(0.05))]
+    assert [c.code for c in rerank(candidates, "x", "equivalence", same=same)] == [
+        "([a-z]).*", "(([a-z]).*)", "([a-z])|([0-9])", "[0-9]"]
+    # with a different split of the mass the single best stays first: a stable sort, ties in the model's order
+    candidates[0] = P("([a-z])|([0-9])", math.log(0.6))
+    assert [c.code for c in rerank(candidates, "x", "equivalence", same=same)][0] == "([a-z])|([0-9])"
+
+
+def test_meaning_groups_follow_the_first_member():
+    from tranx.decoding.rerank import meaning_groups
+    assert meaning_groups(["a", "b", "a", "c", "b"], lambda x, y: x == y) == [0, 1, 0, 2, 1]
+    assert meaning_groups([], lambda x, y: True) == []
+
+
+def test_equivalence_needs_a_task_that_can_tell_meanings():
+    from tranx.evaluation.meaning import meaning_equivalence, same_for
+    from preprocess.tasks import get_task
+    assert meaning_equivalence(get_task("conala")) is None and same_for(get_task("conala"), "coverage") is None
+    with pytest.raises(TranxError, match="task conala cannot tell when two programs mean the same"):
+        same_for(get_task("conala"), "equivalence")
+    with pytest.raises(TranxError, match="needs a task that can tell"):
+        rerank([P("a", 0.0)], "x", "equivalence")
+    same = meaning_equivalence(get_task("nl-rx-turk"))
+    assert same("(a)|(b)", "(b)|(a)") and not same("a", "b") and not same("(((", "(((")  # unparseable: no match

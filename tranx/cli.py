@@ -156,8 +156,10 @@ def _load_translator(path: str, threads: int | None):
 def _ordering_args(parser) -> None:
     """How the beam's candidates are ordered (eval and translate alike)."""
     parser.add_argument("--rerank", choices=RERANKERS, default=None,
-                        help="none (the model's order) or coverage (candidates naming more of the intent's backquoted "
-                             "names and quoted values first); default: the model config's train.rerank")
+                        help="none (the model's order), coverage (candidates naming more of the intent's backquoted "
+                             "names and quoted values first) or equivalence (candidates grouped by meaning, where the "
+                             "task can tell it, the most probable meaning first); default: the model config's "
+                             "train.rerank")
     parser.add_argument("--length-penalty", type=float, default=None, metavar="ALPHA",
                         help="order by log-probability / actions ** ALPHA (0: the sum, 1: the mean per action; more "
                              "favours longer programs); default: the model config's train.length_penalty")

@@ -41,7 +41,7 @@ class ModelConfig:
 
 
 #: how a beam's candidates may be ordered (tranx.decoding.rerank)
-RERANKERS = ("none", "coverage")
+RERANKERS = ("none", "coverage", "equivalence")
 
 
 @dataclass
@@ -69,7 +69,8 @@ class TrainConfig:
     eval_every: int = 1
     eval_beam_size: int = 5
     beam_size: int = 15
-    # the order of a beam's candidates for users and test decoding (tranx.decoding.rerank): "none" or "coverage"
+    # the order of a beam's candidates for users and test decoding (tranx.decoding.rerank): "none", "coverage" or
+    # "equivalence" (for tasks that tell when two programs mean the same: regexes)
     rerank: str = "none"
     # candidates ordered by log-probability / actions ** length_penalty (0: the sum; 1: the mean per action)
     length_penalty: float = 1.0

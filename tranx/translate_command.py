@@ -57,13 +57,16 @@ def translate_command(args, translator) -> int:
             items.append((None, _argv_intent(intent)))
     labelled = len(items) > 1 or any(label for label, _ in items)
     beam_size = max(args.beam_size or translator.config.train.beam_size, args.n_best)
+    from tranx.evaluation.meaning import same_for
+    same = same_for(translator.task, args.rerank or translator.config.train.rerank)
     status, shown_any = 0, False
     for index, (label, intent) in enumerate(items):
         where = f"{label}: " if label else ""
         if not isinstance(intent, TranxError):
             try:
                 candidates = translator.translate(intent, beam_size=beam_size, n_best=args.n_best,
-                                                  rerank=args.rerank, length_penalty=args.length_penalty)
+                                                  rerank=args.rerank, length_penalty=args.length_penalty,
+                                                  same=same)
             except TranxError as exc:
                 intent = exc
         if isinstance(intent, TranxError):

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -44,6 +44,7 @@ MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most
 class Candidate:
     code: str
     score: float  # log-probability / number of actions ** the config's train.length_penalty (1: per-action mean)
+    log_prob: float = field(default=0.0, compare=False)  # the whole program's (the equivalence reranker sums them)
 
 
 class Translator:
@@ -94,10 +95,12 @@ class Translator:
         return words, slots, intent
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
-                  max_steps: int | None = None, rerank: str | None = None, length_penalty: float | None = None):
+                  max_steps: int | None = None, rerank: str | None = None, length_penalty: float | None = None,
+                  same=None):
         """One intent -> its candidates (best first); a list of intents -> a list of those lists.
         `rerank`, `length_penalty`: how the beam's candidates are ordered (tranx.decoding.rerank,
-        tranx.decoding.search.beam_search; default: the config's)."""
+        tranx.decoding.search.beam_search; default: the config's); `same(a, b)`: whether two programs mean the same,
+        for the `equivalence` reranker (tranx.evaluation.meaning)."""
         single = isinstance(intents, (str, bytes))
         if not single and not isinstance(intents, (list, tuple)):
             raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
@@ -105,6 +108,9 @@ class Translator:
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
         rerank = check_reranker(rerank or self.config.train.rerank, "translate")
+        if rerank == "equivalence" and same is None:
+            raise TranxError("rerank 'equivalence' needs `same`, the task's test of two programs meaning the same: "
+                             "tranx.evaluation.meaning.meaning_equivalence(task) (the regex tasks have one)")
         penalty = self.config.train.length_penalty if length_penalty is None else length_penalty
         if not penalty >= 0:
             raise TranxError(f"length_penalty must be at least 0, got {penalty}")
@@ -121,7 +127,7 @@ class Translator:
                                       length_penalty=penalty)
             for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
                 every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses))
-                out[i] = reorder(every, intent, rerank)[:n_best]
+                out[i] = reorder(every, intent, rerank, same=same)[:n_best]
         return out[0] if single else out
 
     def sample(self, intents, *, num_samples: int = 10, top_k: int | None = 50, temperature: float = 1.0,
@@ -165,7 +171,7 @@ class Translator:
                 continue
             seen.add(code)
             # an empty program is grammatical (a module with no statements) but answers nothing: the last resort
-            (candidates if code.strip() else empty).append(Candidate(code, result.score))
+            (candidates if code.strip() else empty).append(Candidate(code, result.score, result.log_prob))
             if len(candidates) == n_best:
                 break
         return (candidates + empty)[:n_best]

@@ -5,12 +5,18 @@ variable or a quoted value the user wrote (`re.sub('all', '_', s)` for "replace 
 `coverage` puts first the candidates that mention more of the intent's backquoted names and quoted values (ties keep
 the model's order). Chosen on CoNaLa dev (bench/results/lever-*.json); a plain substring test, since a stricter
 identifier match scored no better there.
+
+`equivalence`, for tasks that can tell when two programs mean the same (regexes: DFA equivalence;
+tranx.evaluation.meaning): the candidates are grouped by meaning and the groups ordered by the probability the beam
+gives them in all (the sum of exp(log-probability) of their members), the model's best of a group first: a vote
+over meanings rather than spellings.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from tranx.config import RERANKERS
 from tranx.errors import TranxError
@@ -41,10 +47,35 @@ def mention_coverage(code: str, mentions: Sequence[str]) -> float:
     return sum(1 for m in mentions if m in code) / len(mentions) if mentions else 0.0
 
 
-def rerank(candidates: Sequence[C], intent: str, how: str) -> list[C]:
-    """`candidates` (best first by the model) reordered by `how`; a stable sort, so ties keep the model's order."""
+def meaning_groups(codes: Sequence[str], same: Callable[[str, str], bool]) -> list[int]:
+    """The group of each code: the first earlier code it means the same as decides (its group), else a new one."""
+    heads: list[int] = []  # the first code of each group
+    groups = []
+    for i, code in enumerate(codes):
+        group = next((g for g, head in enumerate(heads) if same(codes[head], code)), None)
+        if group is None:
+            group = len(heads)
+            heads.append(i)
+        groups.append(group)
+    return groups
+
+
+def rerank(candidates: Sequence[C], intent: str, how: str, *,
+           same: Callable[[str, str], bool] | None = None) -> list[C]:
+    """`candidates` (best first by the model) reordered by `how`; a stable sort, so ties keep the model's order.
+    `equivalence` needs `same` (tranx.evaluation.meaning) and the candidates' `log_prob`."""
     check_reranker(how)
     if how == "none":
         return list(candidates)
+    if how == "equivalence":
+        if same is None:
+            raise TranxError("the equivalence reranker needs a task that can tell when two programs mean the same")
+        groups = meaning_groups([c.code for c in candidates], same)
+        top = max((c.log_prob for c in candidates), default=0.0)
+        mass = [0.0] * (max(groups, default=-1) + 1)
+        for c, g in zip(candidates, groups):
+            mass[g] += math.exp(c.log_prob - top)
+        order = sorted(range(len(candidates)), key=lambda i: -mass[groups[i]])
+        return [candidates[i] for i in order]
     mentions = intent_mentions(intent)
     return sorted(candidates, key=lambda c: -mention_coverage(c.code, mentions))

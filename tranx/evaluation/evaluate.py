@@ -36,11 +36,13 @@ def predict(translator, examples: Sequence, *, beam_size: int = 15, n_best: int 
             rerank: str | None = None, length_penalty: float | None = None,
             progress: bool | None = None) -> list[dict]:
     """Rows `{"id", "intent", "prediction", "predictions", "scores"}` in the order of `examples` (RawExample-like)."""
+    from tranx.evaluation.meaning import same_for
     rows = []
+    same = same_for(translator.task, rerank or translator.config.train.rerank)
     for chunk, good, rejected in _prepared_chunks(translator, examples, batch_size, "decode", progress):
         results = translator.translate([e.intent for e in good], beam_size=beam_size, n_best=n_best,
                                        batch_size=batch_size, rerank=rerank,
-                                       length_penalty=length_penalty) if good else []
+                                       length_penalty=length_penalty, same=same) if good else []
         by_id = {e.id: r for e, r in zip(good, results)}
         for e in chunk:
             candidates = by_id.get(e.id, [])

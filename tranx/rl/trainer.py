@@ -58,6 +58,9 @@ class RLTrainer:
             write_json(self.run / "rl.json", {"format": RL_FORMAT, "base": str(self.base), **c.to_json()})
             (self.run / "metrics.jsonl").unlink(missing_ok=True)
         self.translator = Translator.from_pretrained(self.base)
+        if self.translator.config.train.retrieve:
+            raise TranxError(f"{self.base} reads retrieved training pairs (train.retrieve): RL on training problems "
+                             f"would show each problem its own answer; RL of such a model is not supported yet")
         self.policy = self.translator.model
         self.reference = Translator.from_pretrained(self.base).model
         for parameter in [*self.reference.parameters(), *self.policy.encoder.parameters()]:
@@ -97,7 +100,8 @@ class RLTrainer:
         """Teacher-forcing rows of the gold programs of the training problems (the CE anchor), by problem id."""
         from tranx.data.pipeline import preprocess_dataset
         result = preprocess_dataset(self.task.name, self.config.data_root,
-                                    substitution=self.translator.config.train.substitution, splits=["train"])
+                                    substitution=self.translator.config.train.substitution,
+                                    language=self.translator.config.train.language, splits=["train"])
         split_dotted = self.translator.config.train.split_dotted_words
         model = self.policy
         return {e.id: tensorize(model_words(e.words, split_dotted), e.actions, model.system, model.tables,
