@@ -44,12 +44,13 @@ def saved(translator, tmp_path_factory):
 def test_an_empty_program_is_the_last_resort(translator, monkeypatch):
     from types import SimpleNamespace
     codes = {"a": "", "b": "x = 1", "c": "", "d": "y = 2"}
-    results = [SimpleNamespace(hypothesis=SimpleNamespace(tree=lambda k=k: k), score=-i) for i, k in enumerate("abcd")]
+    results = [SimpleNamespace(hypothesis=SimpleNamespace(tree=lambda k=k: k), score=-i, log_prob=-2 * i) for i, k in enumerate("abcd")]
     monkeypatch.setattr(translator, "to_code", lambda tree, slots: codes[tree])
     assert [(c.code, c.score) for c in translator._candidates(results, None, "i", 3)] == [
         ("x = 1", -1), ("y = 2", -3), ("", 0)]
     assert [c.code for c in translator._candidates(results, None, "i", 1)] == ["x = 1"]
     assert [c.code for c in translator._candidates(results[:1], None, "i", 2)] == [""]  # nothing better
+    assert [c.log_prob for c in translator._candidates(results, None, "i", 2)] == [-2, -6]  # the whole program's
 
 
 def test_coverage_rerank_reorders_the_whole_beam_then_cuts(translator):
@@ -67,6 +68,8 @@ def test_coverage_rerank_reorders_the_whole_beam_then_cuts(translator):
     assert sum(len(translator.translate(i, beam_size=6, n_best=6)) for i in INTENTS) > len(INTENTS)
     with pytest.raises(TranxError, match="unknown reranker"):
         translator.translate(INTENTS[0], rerank="best")
+    with pytest.raises(TranxError, match="rerank 'equivalence' needs `same`"):
+        translator.translate(INTENTS[0], rerank="equivalence")
 
 
 def test_every_n_best_candidate_parses(translator):
