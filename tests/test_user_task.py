@@ -81,3 +81,21 @@ def test_the_tutorial_in_three_commands(tmp_path, capsys):
     from tranx.languages import get_language
     arith = get_language(get_task(str(TUTORIAL)).language)
     assert printed and arith.canonicalize(printed[0]) == printed[0]  # a program of the tutorial's grammar
+
+
+def test_rl_runs_on_a_users_lark_grammar(tmp_path, capsys):
+    """The RL stage on the tutorial's grammar: samples of its language, the exact-match reward, the same grammar
+    tables for policy and reference (the KL of an unchanged policy is zero at the first step)."""
+    from tranx.cli import main
+    run, rl = tmp_path / "arith", tmp_path / "arith-rl"
+    assert main(["train", str(ROOT / "configs" / "tiny.json"), f"train.dataset={TUTORIAL}", "train.max_epochs=1",
+                 "train.eval_beam_size=1", "--threads", "1", "--out", str(run)]) == 0
+    config = tmp_path / "rl.json"
+    config.write_text('{"rl": {"reward": "exact_match", "steps": 2, "eval_every": 2, "problems_per_step": 4, '
+                      '"dev_limit": 6}}', encoding="utf-8")
+    assert main(["rl", str(run), str(config), "--out", str(rl)]) == 0
+    rows = [json.loads(line) for line in (rl / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["type"] == "train"]
+    assert len(train) == 2 and train[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert sum(train[0]["outcomes"].values()) == 16  # 4 problems x 4 samples, each scored by exact match
+    assert [r["step"] for r in rows if r["type"] == "dev"] == [0, 2]
