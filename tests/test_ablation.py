@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import skip_without_data
-from tranx.ablation import runner
+from tranx.ablation import plan as plan_module, runner
 from tranx.ablation.bootstrap import (ExampleScores, paired_bootstrap, paired_bootstrap_accuracy,
                                       paired_bootstrap_bleu)
 from tranx.ablation.report import PAPER_DELTAS, markdown
-from tranx.ablation.runner import COMPONENTS, make_plan
+from tranx.ablation.plan import COMPONENTS, make_plan
 from tranx.errors import TranxError
 from tranx.metrics import corpus_bleu
 
@@ -183,7 +183,7 @@ elif args[0] == "eval":
 def test_scheduler_trains_resumes_skips_and_reports_failures(tmp_path, monkeypatch):
     fake = tmp_path / "fake_tranx.py"
     fake.write_text(FAKE_TRANX)
-    monkeypatch.setattr(runner, "tranx_command", lambda: [sys.executable, str(fake)])
+    monkeypatch.setattr(plan_module, "tranx_command", lambda: [sys.executable, str(fake)])
     plan = make_plan(TINY, "parent,copy", 1, tmp_path / "abl")
     runs = {r.name: r for r in plan.runs()}
     (runs["parent-s1"].folder / "last").mkdir(parents=True)  # killed mid-training: resumed

@@ -95,7 +95,7 @@ def _spread(values: list[float]) -> dict:
 
 
 def collect(plan) -> dict:
-    """Everything the report shows, as JSON (without provenance). `plan`: a tranx.ablation.runner.Plan (not imported
+    """Everything the report shows, as JSON (without provenance). `plan`: a tranx.ablation.plan.Plan (not imported
     here: the runner calls the report)."""
     from preprocess.tasks import get_task
     from tranx.evaluation.scoring import read_predictions

@@ -22,261 +22,28 @@ The budget is the same for every run: `--budget-epochs N` (train.max_epochs) or 
 Under `tranx ablate` the KEY=VALUE overrides stand right after CONFIG, before the options (as for `tranx train`);
 `python -m tranx.ablation.runner` also takes them after the options.
 
-Left out: the statistics (tranx.ablation.bootstrap), the tables and the chart (tranx.ablation.report).
+Elsewhere: the variants, runs and their commands (tranx.ablation.plan), the statistics
+(tranx.ablation.bootstrap), the tables and the chart (tranx.ablation.report).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tranx.config import Config, load_config
+from tranx.ablation.plan import COMPONENTS, Plan, Run, check_plan_file, make_plan
 from tranx.errors import TranxError
 from tranx.io import write_json
 
-#: What removes each component: config overrides of the full model.
-COMPONENTS: dict[str, tuple[str, ...]] = {
-    "substitution": ("train.substitution=false",),
-    "copy": ("model.copy=false",),
-    # variant (a): the grammar decoder trained without the grammar mask (search still masks)
-    "grammar": ("model.grammar_mask_in_training=false",),
-    # variant (b), the paper's: no grammar at all, the code's tokens one by one (same encoder, attention and copy)
-    "grammar_decoder": ("train.language=tokens:python",),
-    "encoder": ("model.encoder=lstm",),  # the input representation: a BiLSTM over pieces instead of BERT
-    "parent": ("model.parent_feeding=false",),
-    "word_lstm": ("model.word_lstm=false",),
-    "word_embeddings": ("model.word_embed_size=0",),
-    "weight_average": ("train.weight_average=0",),
-}
-
-#: What each component is, for the report.
-DESCRIPTIONS = {
-    "substitution": "lexical substitution of quoted values",
-    "copy": "copy mechanism",
-    "grammar": "grammar mask in training",
-    "grammar_decoder": "grammar decoder (Python tokens instead)",
-    "encoder": "BERT encoder (LSTM instead)",
-    "parent": "parent feeding",
-    "word_lstm": "BiLSTM over the word states",
-    "word_embeddings": "learned word embeddings",
-    "weight_average": "weight averaging",
-}
-
-FULL = "full"
 USAGE = ("tranx ablate CONFIG [KEY=VALUE ...] --components C1,C2,... --seeds S --out DIR\n"
          "       [--budget-epochs N | --budget-minutes M] [--jobs N] [--test-limit N] [--resamples N]")
 _POLL_SECONDS = 0.5
-
-
-def tranx_command() -> list[str]:
-    """How to call `tranx` in a subprocess: the console script beside this Python, else `python -m tranx.cli`."""
-    script = Path(sys.executable).parent / "tranx"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "tranx.cli"]
-
-
-# --- the plan ---------------------------------------------------------------------------------------------------
-
-@dataclass
-class Run:
-    variant: str
-    seed: int
-    folder: Path
-
-    @property
-    def name(self) -> str:
-        return self.folder.name
-
-    @property
-    def log(self) -> Path:
-        return self.folder.parent / f"{self.name}.log"
-
-    @property
-    def steps_file(self) -> Path:
-        return self.folder / "ablation-steps.json"
-
-    def state(self) -> str:
-        """done (test.json), trained (summary.json), resumable (last/) or new."""
-        if (self.folder / "test.json").is_file():
-            return "done"
-        if (self.folder / "summary.json").is_file():
-            return "trained"
-        if (self.folder / "last").is_dir():
-            return "resumable"
-        return "new"
-
-    def steps(self) -> list[dict]:
-        """The subprocesses run for this run so far: step (train / resume / eval), wall and CPU seconds, rc."""
-        if not self.steps_file.is_file():
-            return []
-        return json.loads(self.steps_file.read_text(encoding="utf-8"))
-
-
-@dataclass
-class Plan:
-    config_path: str
-    overrides: list[str]  # the user's, applied to every variant
-    components: list[str]
-    seeds: list[int]
-    out: Path
-    budget: dict  # {"kind": "epochs" | "minutes" | "config", "max_epochs", "max_minutes", "patience"}
-    budget_overrides: list[str]
-    config: Config  # the full model's config (budget included, seed aside)
-    test_limit: int | None = None
-    resamples: int = 10_000
-    argv: list[str] = field(default_factory=list)  # the command line, for the report's provenance
-
-    full = FULL
-
-    @staticmethod
-    def description(variant: str) -> str | None:
-        return DESCRIPTIONS.get(variant)
-
-    @property
-    def dataset(self) -> str:
-        return self.config.train.dataset
-
-    @property
-    def data_root(self) -> str | None:
-        return self.config.train.data_root
-
-    @property
-    def variants(self) -> dict[str, list[str]]:
-        """Variant name -> its overrides on top of the full model's."""
-        return {FULL: [], **{c: list(COMPONENTS[c]) for c in self.components}}
-
-    def runs(self) -> list[Run]:
-        return [Run(v, s, self.out / "runs" / f"{v}-s{s}") for v in self.variants for s in self.seeds]
-
-    def train_command(self, run: Run) -> list[str]:
-        return [*tranx_command(), "train", self.config_path, *self.overrides, *self.budget_overrides,
-                *self.variants[run.variant], f"train.seed={run.seed}", "--out", str(run.folder), "--threads", "1"]
-
-    def resume_command(self, run: Run) -> list[str]:
-        return [*tranx_command(), "train", "--resume", str(run.folder), "--threads", "1"]
-
-    def eval_command(self, run: Run) -> list[str]:
-        command = [*tranx_command(), "eval", str(run.folder), "--dataset", self.dataset, "--split", "test",
-                   "--out", str(run.folder / "test.predictions.jsonl"), "--result", str(run.folder / "test.json"),
-                   "--threads", "1"]
-        if self.data_root:
-            command += ["--data-root", self.data_root]
-        if self.test_limit:
-            command += ["--limit", str(self.test_limit)]
-        return command
-
-    def describe_budget(self) -> str:
-        b = self.budget
-        if b["kind"] == "minutes":
-            text = (f"at most {b['max_minutes']:g} training minutes per run (--budget-minutes; train.max_minutes), "
-                    f"and at most {b['max_epochs']} epochs")
-        else:
-            how = "--budget-epochs; train.max_epochs" if b["kind"] == "epochs" else "the config's train.max_epochs"
-            text = f"at most {b['max_epochs']} epoch{'s' if b['max_epochs'] != 1 else ''} per run ({how})"
-            if b["max_minutes"]:
-                text += f" and {b['max_minutes']:g} minutes (the config's train.max_minutes)"
-        return text + f"; early stopping after {b['patience']} dev evaluations without improvement"
-
-    def to_json(self) -> dict:
-        """What DIR/plan.json keeps: the settings that must not change between calls on the same DIR."""
-        return {"config_file": self.config_path, "overrides": self.overrides, "budget": self.budget,
-                "test_limit": self.test_limit, "config": _without_seed(self.config)}
-
-
-def _without_seed(config: Config) -> dict:
-    out = config.to_json()
-    out["train"] = {k: v for k, v in out["train"].items() if k not in ("seed", "threads")}
-    return out
-
-
-def parse_components(text: str) -> list[str]:
-    names = [c.strip() for c in text.split(",") if c.strip()]
-    if not names:
-        raise TranxError(f"--components is empty; give some of {', '.join(COMPONENTS)}")
-    unknown = [c for c in names if c not in COMPONENTS]
-    if unknown:
-        raise TranxError(f"unknown component{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(COMPONENTS)}")
-    twice = sorted({c for c in names if names.count(c) > 1})
-    if twice:
-        raise TranxError(f"component {', '.join(twice)} given twice in --components")
-    return names
-
-
-def make_plan(config_path: str, components: list[str] | str, seeds: int, out: str | os.PathLike, *,
-              budget_epochs: int | None = None, budget_minutes: float | None = None, overrides: list[str] = (),
-              test_limit: int | None = None, resamples: int = 10_000, argv: list[str] | None = None) -> Plan:
-    """Check everything that can be checked before training anything: components, seeds, budget, the config and
-    every variant's config, and that each component is on in the config (else there is nothing to remove)."""
-    if isinstance(components, str):
-        components = parse_components(components)
-    else:
-        components = parse_components(",".join(components))
-    if seeds < 1:
-        raise TranxError(f"--seeds must be at least 1, got {seeds}")
-    if budget_epochs is not None and budget_minutes is not None:
-        raise TranxError("give --budget-epochs or --budget-minutes, not both")
-    if budget_epochs is not None and budget_epochs < 1:
-        raise TranxError(f"--budget-epochs must be at least 1, got {budget_epochs}")
-    if budget_minutes is not None and not budget_minutes > 0:
-        raise TranxError(f"--budget-minutes must be positive, got {budget_minutes}")
-    if test_limit is not None and test_limit < 1:
-        raise TranxError(f"--test-limit must be at least 1, got {test_limit}")
-    if resamples < 1:
-        raise TranxError(f"--resamples must be at least 1, got {resamples}")
-    overrides = list(overrides)
-    for assignment in overrides:
-        key = assignment.split("=", 1)[0].strip()
-        if key in ("train.seed", "seed"):
-            raise TranxError("train.seed is set per run by --seeds (seeds 1..S); leave it out of the overrides")
-    budget_overrides = ([f"train.max_epochs={budget_epochs}"] if budget_epochs is not None else
-                        [f"train.max_minutes={budget_minutes:g}"] if budget_minutes is not None else [])
-    config = load_config(config_path, overrides + budget_overrides)  # a bad key or value: one line, now
-    kind = "epochs" if budget_epochs is not None else "minutes" if budget_minutes is not None else "config"
-    budget = {"kind": kind, "max_epochs": config.train.max_epochs, "max_minutes": config.train.max_minutes,
-              "patience": config.train.patience}
-    full = _without_seed(config)
-    if "grammar_decoder" in components:
-        from preprocess.tasks import get_task
-        written = config.train.language or get_task(config.train.dataset).language
-        if written not in ("python", "asdl:python3"):
-            raise TranxError(f"component 'grammar_decoder' replaces the Python grammar by Python's tokens; "
-                             f"{config.train.dataset} is written in {written}")
-    for component in components:
-        variant = copy.deepcopy(config).override(list(COMPONENTS[component]))
-        if _without_seed(variant) == full:
-            raise TranxError(f"component {component!r} is already off in {config_path}"
-                             f"{' with ' + ' '.join(overrides) if overrides else ''} "
-                             f"({' '.join(COMPONENTS[component])}): nothing to remove")
-    return Plan(config_path=str(config_path), overrides=overrides, components=components,
-                seeds=list(range(1, seeds + 1)), out=Path(out), budget=budget, budget_overrides=budget_overrides,
-                config=config, test_limit=test_limit, resamples=resamples, argv=list(argv or sys.argv))
-
-
-def check_plan_file(plan: Plan) -> None:
-    """Refuse a DIR whose runs were started with other settings; write DIR/plan.json."""
-    path = plan.out / "plan.json"
-    if path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        now = plan.to_json()
-        changed = [key for key in ("config", "test_limit") if before.get(key) != now[key]]  # budget: in config
-        if changed:
-            detail = ""
-            if "config" in changed:
-                keys = [f"{s}.{k}" for s in ("model", "train")
-                        for k in sorted(set(before["config"][s]) | set(now["config"][s]))
-                        if before["config"][s].get(k) != now["config"][s].get(k)]
-                detail = f" ({', '.join(keys)})" if keys else ""
-            raise TranxError(f"{plan.out} holds runs started with another {' and '.join(changed)}{detail} "
-                             f"(see {path}); use another --out, or the same settings to resume")
-    plan.out.mkdir(parents=True, exist_ok=True)
-    write_json(path, {**plan.to_json(), "components": plan.components, "seeds": plan.seeds})
 
 
 # --- running ----------------------------------------------------------------------------------------------------
