@@ -185,6 +185,12 @@ class _Machine:
         r.classes = c
         return c
 
+    def pair_steps(self, p: _Node, q: _Node):
+        """(atom, derivative of p, derivative of q) for one atom of each class both split the letters into."""
+        for m in self.meet(self.classes(p), self.classes(q)):
+            atom = (m & -m).bit_length() - 1
+            yield atom, self.deriv(p, atom), self.deriv(q, atom)
+
     def equivalent(self, r: _Node, s: _Node) -> bool:
         seen = {(r.uid, s.uid)}
         stack = [(r, s)]
@@ -194,9 +200,7 @@ class _Machine:
                 return False
             if p is q:
                 continue
-            for m in self.meet(self.classes(p), self.classes(q)):
-                atom = (m & -m).bit_length() - 1
-                dp, dq = self.deriv(p, atom), self.deriv(q, atom)
+            for _, dp, dq in self.pair_steps(p, q):
                 key = (dp.uid, dq.uid)
                 if key not in seen:
                     seen.add(key)

@@ -131,9 +131,7 @@ def counterexample(a: str | Regex, b: str | Regex, slots: Mapping[str, str] | No
                 return "".join(chr(c) if c <= CHAR_MAX else f"<M{c - SLOT_BASE}>" for c in reversed(letters))
             if p is q:
                 continue
-            for m in machine.meet(machine.classes(p), machine.classes(q)):
-                atom = (m & -m).bit_length() - 1
-                dp, dq = machine.deriv(p, atom), machine.deriv(q, atom)
+            for atom, dp, dq in machine.pair_steps(p, q):
                 key = (dp.uid, dq.uid)
                 if key not in parent:
                     parent[key] = ((p.uid, q.uid), sample(atom))
