@@ -263,3 +263,36 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
     assert sum("skipped" in line for line in second.splitlines()) == 3 and " trained " not in second
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/test.json")} == stamps
     assert time.time() - started < 60
+
+
+def test_execution_scores_read_the_top_candidates_verdicts(tmp_path):
+    from tranx.ablation.report import execution_scores
+    path = tmp_path / "details.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "test/1", "outcomes": ["pass"]}, {"id": "test/0", "outcomes": ["tests_fail", "pass"]},
+        {"id": "test/2", "outcomes": []}]))
+    order, scores = execution_scores(path, None)
+    assert order == ["test/1", "test/0", "test/2"] and scores.score() == pytest.approx(100 / 3)
+    order, scores = execution_scores(path, ["test/0", "test/1", "test/2"])  # another run's order is kept
+    assert scores.stats[:, 0].tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(TranxError, match="its problems differ"):
+        execution_scores(path, ["test/0", "test/1"])
+    with pytest.raises(TranxError, match="is missing: decode the run again with --execute --details"):
+        execution_scores(tmp_path / "none.jsonl", None)
+
+
+def test_tiny_ablation_on_a_task_with_unit_tests_reports_pass_at_1(tmp_path, capsys):
+    skip_without_data("codeinsight")
+    out = tmp_path / "abl"
+    argv = [TINY, "train.dataset=codeinsight", "train.train_limit=30", "train.dev_limit=4",
+            "train.eval_beam_size=1", "train.beam_size=1", "--components", "copy", "--seeds", "1",
+            "--budget-epochs", "1", "--jobs", "2", "--test-limit", "12", "--resamples", "500", "--out", str(out)]
+    assert runner.main(argv) == 0, capsys.readouterr().err
+    result = json.loads((out / "ablation.json").read_text())
+    assert result["metrics"][0] == "pass@1" and result["headline_metric"] == "pass@1"
+    for variant in ("full", "copy"):
+        run = out / "runs" / f"{variant}-s1"
+        recorded = json.loads((run / "test.json").read_text())["execution"]
+        assert recorded["total"] == len((run / "test.execution.jsonl").read_text().splitlines())
+        assert result["variants"][variant]["seeds"][0]["pass@1"] == pytest.approx(recorded["pass@1"], abs=0.01)
+    assert "| variant | removes | pass@1 | Δ pass@1 [95% CI] | p |" in (out / "ablation.md").read_text()

@@ -73,6 +73,11 @@ class Run:
         return self.folder.parent / f"{self.name}.log"
 
     @property
+    def execution_details(self) -> Path:
+        """The unit-test outcomes of its test predictions, for a task with tests (`tranx eval --details`)."""
+        return self.folder / "test.execution.jsonl"
+
+    @property
     def steps_file(self) -> Path:
         return self.folder / "ablation-steps.json"
 
@@ -144,6 +149,9 @@ class Plan:
             command += ["--data-root", self.data_root]
         if self.test_limit:
             command += ["--limit", str(self.test_limit)]
+        from preprocess.tasks import get_task
+        if get_task(self.dataset).unit_tests:  # pass@1 of the top candidate, per problem (the report reads it)
+            command += ["--execute", "--details", str(run.execution_details)]
         return command
 
     def describe_budget(self) -> str:

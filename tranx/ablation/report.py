@@ -38,9 +38,10 @@ PAPER_NOTE = "read from the paper's chart, approximate"
 PAPER_DELTAS = PAPER_ABLATION_DELTAS  # the published numbers live in the task table (they name data sets)
 PAPER_METRIC = "bleu"
 
-LABELS = {"bleu": "BLEU", "exact_match": "exact match", "dfa_accuracy": "DFA accuracy"}
+LABELS = {"bleu": "BLEU", "exact_match": "exact match", "dfa_accuracy": "DFA accuracy", "pass@1": "pass@1"}
 BOOTSTRAP_SEED = 1
-_AGREE = 6e-5  # test.json rounds scores to 4 decimals
+_AGREE = {"pass@1": 0.0051}  # test.json rounds pass@1 to 2 decimals, other scores to 4
+_AGREE_DEFAULT = 6e-5
 
 
 def paper_delta(component: str, dataset: str) -> float | None:
@@ -48,10 +49,24 @@ def paper_delta(component: str, dataset: str) -> float | None:
 
 
 def _metrics(task) -> list[str]:
-    """The task's metrics, its headline first."""
+    """The task's metrics, its headline first (pass@1 of the unit tests for a task that has them)."""
     if task.metric == "dfa_accuracy":
         return ["dfa_accuracy", "exact_match"]
-    return [task.metric] + [m for m in ("bleu", "exact_match") if m != task.metric]
+    scored = [task.metric] + [m for m in ("bleu", "exact_match") if m != task.metric]
+    return ["pass@1", *scored] if task.unit_tests else scored
+
+
+def execution_scores(path: Path, ids: list[str] | None) -> tuple[list[str], ExampleScores]:
+    """A run's top-1 unit-test verdicts (`tranx eval --execute --details`), per problem, in the order of `ids` (the
+    first run's, which every run must share: problems whose reference fails here are left out of all)."""
+    if not path.is_file():
+        raise TranxError(f"{path} is missing: decode the run again with --execute --details (its test.json goes first)")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    passed = {r["id"]: bool(r["outcomes"]) and r["outcomes"][0] == "pass" for r in rows}
+    order = ids if ids is not None else [r["id"] for r in rows]
+    if sorted(order) != sorted(passed):
+        raise TranxError(f"{path}: its problems differ from the other runs'")
+    return order, ExampleScores.accuracy([passed[i] for i in order])
 
 
 def _references(plan):
@@ -106,6 +121,7 @@ def collect(plan) -> dict:
     reference_tokens = [tokenize_for_bleu_eval(r) for r in references]
     scores: dict[str, dict[int, dict[str, ExampleScores]]] = {}
     variants, cpu_total, decoding = {}, 0.0, set()
+    problem_ids = None  # the unit-tested problems, in the first run's order
     for variant, extra in plan.variants.items():
         runs = [r for r in plan.runs() if r.variant == variant]
         scores[variant], seeds = {}, []
@@ -118,11 +134,16 @@ def collect(plan) -> dict:
             read = read_predictions(run.folder / "test.predictions.jsonl", ids)
             hyps = [read.candidates.get(i, [""])[0] for i in ids]
             scores[variant][run.seed] = {m: example_scores(task, m, hyps, references, reference_tokens)
-                                         for m in metrics}
+                                         for m in metrics if m != "pass@1"}
+            recorded_scores = dict(result.get("scores", {}))
+            if "pass@1" in metrics:
+                problem_ids, scores[variant][run.seed]["pass@1"] = execution_scores(
+                    run.execution_details, problem_ids)
+                recorded_scores["pass@1"] = result["execution"]["pass@1"]
             for m in metrics:
-                recorded = result["scores"].get(m)
+                recorded = recorded_scores.get(m)
                 ours = scores[variant][run.seed][m].score()
-                if recorded is not None and abs(recorded - ours) > _AGREE:
+                if recorded is not None and abs(recorded - ours) > _AGREE.get(m, _AGREE_DEFAULT):
                     raise TranxError(f"{run.folder}: {m} recomputed per example is {ours:.4f}, test.json says "
                                      f"{recorded}: the predictions file and the result disagree")
             summary = json.loads((run.folder / "summary.json").read_text(encoding="utf-8"))
@@ -259,6 +280,7 @@ def plot(result: dict, path: Path) -> bool:
     names = [n for n in result["variants"] if n != result["full_variant"]]
     figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 1.2 + 0.6 * max(len(names), 2)),
                                 squeeze=False)
+    marked = False  # the paper's deltas drawn somewhere: a legend for them
     for axis, metric in zip(axes[0], metrics):
         deltas = [result["variants"][n]["delta"][metric] for n in names]
         values = [d["delta"] for d in deltas]
@@ -273,6 +295,7 @@ def plot(result: dict, path: Path) -> bool:
             paper = [(i, result["variants"][n]["paper_delta"]["delta"]) for i, n in enumerate(names)
                      if result["variants"][n]["paper_delta"]]
             if paper:
+                marked = True
                 axis.scatter([p for _, p in paper], [i for i, _ in paper], marker="D", color="black", zorder=3,
                              label=f"paper ({PAPER_NOTE})")
                 ends += [p for _, p in paper]
@@ -292,7 +315,7 @@ def plot(result: dict, path: Path) -> bool:
     figure.suptitle(f"Ablation on {result['dataset']} test ({result['test_examples']} examples), {seeds} "
                     f"seed{'s' if seeds > 1 else ''}, at most {how} per run; error bars: 95% bootstrap interval; "
                     f"red / green: interval below / above 0", fontsize=10)
-    if any(axis.collections for axis in axes[0]):  # the paper's markers: one legend below the panels
+    if marked:  # the paper's markers: one legend below the panels
         figure.legend(loc="lower center", fontsize=8, frameon=False)
         figure.tight_layout(rect=(0, 0.07, 1, 1))
     else:

@@ -91,8 +91,8 @@ def _finished_line(run: Run, minutes_since_start: float) -> str:
             text += f", best dev {best[0]} {best[1]:.2f} at epoch {s['best_epoch']}"
         text += ")"
     result = json.loads((run.folder / "test.json").read_text(encoding="utf-8"))
-    scores = result.get("scores", {})
-    shown = ", ".join(f"{k} {scores[k]:.2f}" for k in ("bleu", "exact_match", "dfa_accuracy")
+    scores = {**result.get("scores", {}), **result.get("execution", {})}
+    shown = ", ".join(f"{k} {scores[k]:.2f}" for k in ("pass@1", "bleu", "exact_match", "dfa_accuracy")
                       if scores.get(k) is not None)
     return text + f", test decoded {decode:.1f} min: {shown} [{minutes_since_start:.1f} min since start]"
 
