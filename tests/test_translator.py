@@ -44,7 +44,8 @@ def saved(translator, tmp_path_factory):
 def test_an_empty_program_is_the_last_resort(translator, monkeypatch):
     from types import SimpleNamespace
     codes = {"a": "", "b": "x = 1", "c": "", "d": "y = 2"}
-    results = [SimpleNamespace(hypothesis=SimpleNamespace(tree=lambda k=k: k), score=-i, log_prob=-2 * i) for i, k in enumerate("abcd")]
+    results = [SimpleNamespace(hypothesis=SimpleNamespace(tree=lambda k=k: k), score=-i, log_prob=-2 * i)
+               for i, k in enumerate("abcd")]
     monkeypatch.setattr(translator, "to_code", lambda tree, slots: codes[tree])
     assert [(c.code, c.score) for c in translator._candidates(results, None, "i", 3)] == [
         ("x = 1", -1), ("y = 2", -3), ("", 0)]

@@ -29,7 +29,7 @@ from tranx.grammar.tree import Node
 NAME = "tokens:python"
 NEWLINE, INDENT, DEDENT = "<newline>", "<indent>", "<dedent>"
 TOKEN_TYPE = "token"
-GRAMMAR_TEXT = """-- Python code as a flat sequence of its tokens (tranx.languages.python_tokens): no grammatical constraint.
+GRAMMAR_TEXT = """-- Python code as a flat sequence of its tokens (tranx.languages.python_tokens): no grammar.
 module PythonTokens
 {
     code = Tokens(token* tokens)

@@ -120,7 +120,8 @@ class Trainer:
         self.task = get_task(t.dataset)
         self.model, self.examples, self.dev = prepare_run(config, self.run)
         from tranx.data.pipeline import task_language
-        self.language = task_language(t.dataset, t.data_root, t.language)  # the one prepare_run built the model on (cached)
+        # the language prepare_run built the model on (cached)
+        self.language = task_language(t.dataset, t.data_root, t.language)
         if not self.examples:
             raise TranxError("no training examples")
         self.encoder = None
