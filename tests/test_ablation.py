@@ -157,6 +157,19 @@ def test_a_folder_started_with_another_budget_is_refused(tmp_path):
     runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, overrides=["train.max_epochs=2"]))  # the same
 
 
+def test_a_config_key_added_since_the_plan_was_written_counts_as_its_default(tmp_path):
+    runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=2))
+    path = tmp_path / "plan.json"
+    plan = json.loads(path.read_text())
+    del plan["config"]["train"]["retrieve"]  # as written by a tranx without that key
+    path.write_text(json.dumps(plan))
+    runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=2))
+    plan["config"]["train"]["retrieve"] = 2  # a real difference is still refused
+    path.write_text(json.dumps(plan))
+    with pytest.raises(TranxError, match=r"another config \(train.retrieve\)"):
+        runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path, budget_epochs=2))
+
+
 # --- the scheduler, with a stand-in for `tranx` -------------------------------------------------------------------
 
 FAKE_TRANX = r'''

@@ -247,6 +247,8 @@ def check_plan_file(plan: Plan) -> None:
     path = plan.out / "plan.json"
     if path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
+        # a config key added to tranx since (absent there) has its default there: that is what those runs used
+        before["config"] = _without_seed(Config.from_json(before.get("config", {}), source=str(path)))
         now = plan.to_json()
         changed = [key for key in ("config", "test_limit") if before.get(key) != now[key]]  # budget: in config
         if changed:
