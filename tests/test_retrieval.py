@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,8 @@ def test_a_trained_translator_reads_its_index_back(tmp_path):
     from tranx.cli import main
     from tranx.translator import Translator
     run = tmp_path / "run"
-    assert main(["train", "configs/tiny.json", "train.retrieve=1", "train.train_limit=30", "train.dev_limit=4",
+    tiny = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.json")
+    assert main(["train", tiny, "train.retrieve=1", "train.train_limit=30", "train.dev_limit=4",
                  "train.max_epochs=1", "train.eval_beam_size=1", "--out", str(run), "--threads", "1"]) == 0
     translator = Translator.from_pretrained(run / "best")
     assert translator.model.retrieval is not None and len(translator.model.retrieval.codes) == 30
