@@ -8,8 +8,9 @@ identifier match scored no better there.
 
 `equivalence`, for tasks that can tell when two programs mean the same (regexes: DFA equivalence;
 tranx.evaluation.meaning): the candidates are grouped by meaning and the groups ordered by the probability the beam
-gives them in all (the sum of exp(log-probability) of their members), the model's best of a group first: a vote
-over meanings rather than spellings.
+gives them in all (the sum of exp(log-probability) of their members): a vote over meanings rather than spellings.
+Each group is represented by the model's best of it, and the other spellings come after every group's
+representative, so that an n-best list shows n meanings.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def rerank(candidates: Sequence[C], intent: str, how: str, *,
         mass = [0.0] * (max(groups, default=-1) + 1)
         for c, g in zip(candidates, groups):
             mass[g] += math.exp(c.log_prob - top)
-        order = sorted(range(len(candidates)), key=lambda i: -mass[groups[i]])
+        first = {g: i for i, g in reversed(list(enumerate(groups)))}  # each group's best, by the model
+        order = sorted(range(len(candidates)), key=lambda i: (first[groups[i]] != i, -mass[groups[i]]))
         return [candidates[i] for i in order]
     mentions = intent_mentions(intent)
     return sorted(candidates, key=lambda c: -mention_coverage(c.code, mentions))
