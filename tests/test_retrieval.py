@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import skip_without_data
-from tranx.config import load_config
+from tranx.config import Config
 from tranx.data.retrieval import MAX_TOKENS, SEPARATOR, RetrievalIndex, query_terms
 from tranx.errors import TranxError
 from tranx.languages import get_language
@@ -75,15 +75,10 @@ def test_index_round_trips_through_its_file(tmp_path):
         RetrievalIndex.load(tmp_path)
 
 
-def test_retrieve_must_not_be_negative(tmp_path):
+def test_retrieve_is_off_by_default_and_must_not_be_negative():
+    assert Config().train.retrieve == 0
     with pytest.raises(TranxError, match="'train.retrieve' must be at least 0"):
-        _config_with(["train.retrieve=-1"], tmp_path)
-
-
-def _config_with(overrides, tmp_path):
-    path = tmp_path / "c.json"
-    path.write_text("{}")
-    return load_config(path, overrides)
+        Config.from_json({"train": {"retrieve": -1}})
 
 
 def test_a_trained_translator_reads_its_index_back(tmp_path):

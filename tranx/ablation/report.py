@@ -89,17 +89,18 @@ def example_scores(task, metric: str, predictions: list[str], references: list[s
 def unparseable_share(task, predictions: list[str]) -> float | None:
     """Percent of `predictions` that do not parse as the task's code (None for a task not in Python). Parsing only:
     generated code never runs here."""
-    import ast
     import warnings
+    from tranx.errors import ConversionError
+    from tranx.languages import get_language
     if task.language not in ("python", "asdl:python3"):
         return None
-    bad = 0
+    python, bad = get_language("python"), 0
     with warnings.catch_warnings():  # invalid escapes in string literals warn on parsing
         warnings.simplefilter("ignore")
         for code in predictions:
             try:
-                ast.parse(task.to_parseable(code))
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                python.parse_ast(task.to_parseable(code))
+            except ConversionError:
                 bad += 1
     return 100.0 * bad / len(predictions) if predictions else 0.0
 

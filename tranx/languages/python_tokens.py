@@ -16,7 +16,6 @@ parses the same form as the grammar decoder's output. Substitution, restoring an
 
 from __future__ import annotations
 
-import ast
 import io
 import re
 import tokenize
@@ -103,16 +102,6 @@ def join_tokens(tokens) -> str:
     return "\n".join(lines)
 
 
-def _canonical(code: str) -> str:
-    """`ast.unparse` of code that parses, else the code itself."""
-    with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
-        warnings.simplefilter("ignore")
-        try:
-            return ast.unparse(ast.parse(code))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return code
-
-
 class PythonTokensLanguage:
     name = NAME
 
@@ -129,7 +118,13 @@ class PythonTokensLanguage:
     def parse(self, code: str) -> Node:
         if not isinstance(code, str):
             raise ConversionError(f"expected code as text, got {type(code).__name__}")
-        return Node(self._tokens, (tuple(python_tokens(_canonical(code))),))
+        with warnings.catch_warnings():  # invalid escapes such as '\d' warn on parsing
+            warnings.simplefilter("ignore")
+            try:  # the canonical form of code that parses (ast.unparse's), else the code as it is
+                code = self._python.canonicalize(code)
+            except ConversionError:
+                pass
+        return Node(self._tokens, (tuple(python_tokens(code)),))
 
     def unparse(self, tree: Node) -> str:
         if tree.constructor.name != "Tokens":
