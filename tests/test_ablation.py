@@ -186,6 +186,15 @@ if args[0] == "train":
     (run / "calls.txt").open("a").write("resume\n" if "--resume" in args else "train\n")
     (run / "summary.json").write_text(json.dumps({"best_bleu": 1.0, "best_epoch": 1, "epochs": 1,
                                                   "train_seconds": 0.2}))
+elif args[0] == "rl":
+    run = Path(args[args.index("--resume") + 1] if "--resume" in args else args[args.index("--out") + 1])
+    if "--resume" not in args and not (Path(args[1]) / "summary.json").is_file():
+        print(f"tranx rl: error: {args[1]} is not trained", file=sys.stderr)
+        sys.exit(3)
+    (run / "last").mkdir(parents=True, exist_ok=True)
+    (run / "calls.txt").open("a").write(" ".join(a for a in args if a.startswith("rl.")) + "\n")
+    (run / "summary.json").write_text(json.dumps({"steps": 2, "best_step": 1, "best_dev_score": 1.0,
+                                                  "dev_metric": "bleu", "rl_seconds": 0.1, "executed_programs": 0}))
 elif args[0] == "eval":
     run = Path(args[1])
     (run / "calls.txt").open("a").write("eval\n")
@@ -216,6 +225,58 @@ def test_scheduler_trains_resumes_skips_and_reports_failures(tmp_path, monkeypat
     runner.run_all(plan, jobs=1, echo=lines.append)
     assert sum("skipped" in line for line in lines) == 2
     assert (runs["full-s1"].folder / "calls.txt").read_text().split() == ["train", "eval"]
+
+
+RL_CONFIG = str(ROOT / "configs" / "rl-conala.json")
+
+
+def test_rl_stages_start_from_their_seeds_trained_full_run(tmp_path, monkeypatch):
+    fake = tmp_path / "fake_tranx.py"
+    fake.write_text(FAKE_TRANX)
+    monkeypatch.setattr(plan_module, "tranx_command", lambda: [sys.executable, str(fake)])
+    plan = make_plan(TINY, "rl_prioritized,copy,rl_standard", 2, tmp_path / "abl", rl_config=RL_CONFIG,
+                     overrides=["rl.steps=3"])
+    runs = {r.name: r for r in plan.runs()}
+    assert runs["rl_standard-s2"].base == runs["full-s2"] and runs["copy-s1"].base is None
+    assert plan.train_command(runs["rl_standard-s2"])[1:] == [
+        str(fake), "rl", str(runs["full-s2"].folder), RL_CONFIG, "rl.steps=3", "rl.kl=standard", "rl.seed=2",
+        "--out", str(runs["rl_standard-s2"].folder), "--threads", "1"]
+    assert "train.max_epochs" not in " ".join(plan.train_command(runs["rl_standard-s2"]))
+    lines = []
+    failed = runner.run_all(plan, jobs=2, echo=lines.append)  # two at a time: the stages wait for their full run
+    assert sorted(r.name for r in failed) == ["copy-s1", "copy-s2"]
+    for arm in ("standard", "prioritized"):
+        for seed in (1, 2):
+            calls = (runs[f"rl_{arm}-s{seed}"].folder / "calls.txt").read_text().splitlines()
+            assert calls == [f"rl.steps=3 rl.kl={arm} rl.seed={seed}", "eval"]
+    assert any(line.startswith("[") and "rl_standard-s1: RL " in line and "(2 steps, best dev bleu 1.00 at step 1)"
+               in line for line in lines), lines
+    # a stage whose full run does not train cannot start, and says why
+    plan = make_plan(TINY, "rl_standard", 1, tmp_path / "abl2", rl_config=RL_CONFIG, overrides=["model.copy=false"])
+    lines.clear()
+    assert [r.name for r in runner.run_all(plan, jobs=2, echo=lines.append)] == ["full-s1", "rl_standard-s1"]
+    assert "rl_standard-s1: FAILED: its base full-s1 did not train" in lines[-1]
+
+
+@pytest.mark.parametrize("components, overrides, rl_config, needle", [
+    ("rl_standard", [], None, "component rl_standard needs --rl-config FILE"),
+    ("copy", [], RL_CONFIG, "--rl-config is only used by the RL stages"),
+    ("copy", ["rl.steps=3"], None, "rl.steps=3 is only used by the RL stages"),
+    ("rl_standard", ["rl.seed=3"], RL_CONFIG, "rl.seed is set per run by --seeds"),
+    ("rl_standard", ["rl.gamma=3"], RL_CONFIG, "gamma"),
+])
+def test_rl_stage_errors(components, overrides, rl_config, needle):
+    with pytest.raises(TranxError, match=needle):
+        make_plan(TINY, components, 1, "unused", overrides=overrides, rl_config=rl_config)
+
+
+def test_a_folder_started_with_other_rl_settings_is_refused(tmp_path):
+    runner.check_plan_file(make_plan(TINY, "copy,rl_standard", 1, tmp_path, rl_config=RL_CONFIG))
+    runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path))  # without the stages: their settings are kept
+    assert json.loads((tmp_path / "plan.json").read_text())["rl"]["config_file"] == RL_CONFIG
+    with pytest.raises(TranxError, match=r"another RL config \(rl.steps\)"):
+        runner.check_plan_file(make_plan(TINY, "rl_prioritized", 1, tmp_path, rl_config=RL_CONFIG,
+                                         overrides=["rl.steps=3"]))
 
 
 # --- end to end ---------------------------------------------------------------------------------------------------
@@ -308,4 +369,31 @@ def test_tiny_ablation_on_a_task_with_unit_tests_reports_pass_at_1(tmp_path, cap
         recorded = json.loads((run / "test.json").read_text())["execution"]
         assert recorded["total"] == len((run / "test.execution.jsonl").read_text().splitlines())
         assert result["variants"][variant]["seeds"][0]["pass@1"] == pytest.approx(recorded["pass@1"], abs=0.01)
-    assert "| variant | removes | pass@1 | Δ pass@1 [95% CI] | p |" in (out / "ablation.md").read_text()
+    assert "| variant | removes (or adds) | pass@1 | Δ pass@1 [95% CI] | p |" in (out / "ablation.md").read_text()
+
+
+def test_tiny_ablation_with_an_rl_stage(tmp_path, capsys):
+    skip_without_data("conala")
+    rl_config = tmp_path / "rl.json"
+    rl_config.write_text(json.dumps({"rl": {"reward": "bleu", "steps": 2, "eval_every": 1, "problems_per_step": 2,
+                                            "samples": 2, "dev_limit": 4, "max_decode_steps": 60, "lr": 1e-3}}))
+    out = tmp_path / "abl"
+    argv = [TINY, "train.train_limit=60", "train.dev_limit=4", "train.eval_beam_size=1", "rl.alpha=0.5",
+            "--components", "rl_standard", "--rl-config", str(rl_config), "--seeds", "1", "--budget-epochs", "1",
+            "--test-limit", "20", "--resamples", "500", "--out", str(out)]
+    assert runner.main(argv) == 0, capsys.readouterr().err
+    result = json.loads((out / "ablation.json").read_text())
+    stage = result["variants"]["rl_standard"]
+    assert stage["overrides"] == ["rl.kl=standard"] and stage["removes"] == "adds RL fine-tuning, standard KL"
+    assert stage["seeds"][0]["rl_steps"] == 2 and stage["seeds"][0]["epochs"] == 1  # full's epochs
+    assert result["rl"]["overrides"] == ["rl.alpha=0.5"] and result["rl"]["config"]["steps"] == 2
+    rl_run = json.loads((out / "runs" / "rl_standard-s1" / "rl.json").read_text())
+    assert rl_run["base"] == str(out / "runs" / "full-s1") and rl_run["rl"]["kl"] == "standard"
+    assert rl_run["rl"]["alpha"] == 0.5 and rl_run["rl"]["seed"] == 1
+    d = stage["delta"]["bleu"]
+    assert d["delta"] == pytest.approx(stage["metrics"]["bleu"]["mean"]
+                                       - result["variants"]["full"]["metrics"]["bleu"]["mean"], abs=2e-4)
+    text = (out / "ablation.md").read_text()
+    assert "| rl_standard | adds RL fine-tuning, standard KL (`rl.kl=standard`) |" in text
+    assert "the RL stages: 2 steps of 2 problems x 2 samples" in text
+    assert "rl_standard: RL fine-tuning of full's run of the same seed" in text

@@ -1,7 +1,9 @@
 """The plan of an ablation: which variants (the full model and one per removed component), which seeds, which
 budget, and the commands that train and decode each run (tranx.ablation.runner runs them).
 
-`COMPONENTS` says which config overrides remove each component. A run is DIR/runs/<variant>-s<seed>/; its state
+`COMPONENTS` says which config overrides remove each component. `STAGES` are stages added after supervised
+training instead (RL fine-tuning with either KL): such a run is `tranx rl` of the full model's run of the same seed,
+so the table compares supervised only (full) with supervised + RL. A run is DIR/runs/<variant>-s<seed>/; its state
 (new, resumable, trained, done) is read from what is on disk, so a killed study resumes. DIR/plan.json keeps the
 settings the runs were started with; a later call with other settings is refused rather than mixing runs.
 """
@@ -34,6 +36,13 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "weight_average": ("train.weight_average=0",),
 }
 
+#: Stages added after supervised training: `tranx rl` of the full model's run (same seed) with the --rl-config file,
+#: the user's rl.* overrides and these. Their rows read as the others (variant minus full): what the stage adds.
+STAGES: dict[str, tuple[str, ...]] = {
+    "rl_standard": ("rl.kl=standard",),
+    "rl_prioritized": ("rl.kl=prioritized",),
+}
+
 #: What each component is, for the report.
 DESCRIPTIONS = {
     "substitution": "lexical substitution of quoted values",
@@ -45,6 +54,8 @@ DESCRIPTIONS = {
     "word_lstm": "BiLSTM over the word states",
     "word_embeddings": "learned word embeddings",
     "weight_average": "weight averaging",
+    "rl_standard": "adds RL fine-tuning, standard KL",
+    "rl_prioritized": "adds RL fine-tuning, prioritized KL",
 }
 
 FULL = "full"
@@ -63,6 +74,7 @@ class Run:
     variant: str
     seed: int
     folder: Path
+    base: "Run | None" = None  # a stage's run starts from this (the full model's run of the same seed)
 
     @property
     def name(self) -> str:
@@ -82,7 +94,7 @@ class Run:
         return self.folder / "ablation-steps.json"
 
     def state(self) -> str:
-        """done (test.json), trained (summary.json), resumable (last/) or new."""
+        """done (test.json), trained (summary.json), resumable (last/) or new (the same files for an RL stage)."""
         if (self.folder / "test.json").is_file():
             return "done"
         if (self.folder / "summary.json").is_file():
@@ -111,6 +123,9 @@ class Plan:
     test_limit: int | None = None
     resamples: int = 10_000
     argv: list[str] = field(default_factory=list)  # the command line, for the report's provenance
+    rl_config: str | None = None  # the RL config file of the stages (STAGES)
+    rl_overrides: list[str] = field(default_factory=list)  # the user's rl.* overrides, applied to every stage
+    rl_settings: dict | None = None  # the stages' RL config after those overrides (seed and kl aside)
 
     full = FULL
 
@@ -129,17 +144,23 @@ class Plan:
     @property
     def variants(self) -> dict[str, list[str]]:
         """Variant name -> its overrides on top of the full model's."""
-        return {FULL: [], **{c: list(COMPONENTS[c]) for c in self.components}}
+        return {FULL: [], **{c: list(COMPONENTS.get(c) or STAGES[c]) for c in self.components}}
 
     def runs(self) -> list[Run]:
-        return [Run(v, s, self.out / "runs" / f"{v}-s{s}") for v in self.variants for s in self.seeds]
+        folder = lambda v, s: self.out / "runs" / f"{v}-s{s}"
+        return [Run(v, s, folder(v, s), Run(FULL, s, folder(FULL, s)) if v in STAGES else None)
+                for v in self.variants for s in self.seeds]
 
     def train_command(self, run: Run) -> list[str]:
+        if run.base is not None:  # a stage: RL from the full model's run
+            return [*tranx_command(), "rl", str(run.base.folder), self.rl_config, *self.rl_overrides,
+                    *self.variants[run.variant], f"rl.seed={run.seed}", "--out", str(run.folder), "--threads", "1"]
         return [*tranx_command(), "train", self.config_path, *self.overrides, *self.budget_overrides,
                 *self.variants[run.variant], f"train.seed={run.seed}", "--out", str(run.folder), "--threads", "1"]
 
     def resume_command(self, run: Run) -> list[str]:
-        return [*tranx_command(), "train", "--resume", str(run.folder), "--threads", "1"]
+        step = "rl" if run.base is not None else "train"
+        return [*tranx_command(), step, "--resume", str(run.folder), "--threads", "1"]
 
     def eval_command(self, run: Run) -> list[str]:
         command = [*tranx_command(), "eval", str(run.folder), "--dataset", self.dataset, "--split", "test",
@@ -164,12 +185,21 @@ class Plan:
             text = f"at most {b['max_epochs']} epoch{'s' if b['max_epochs'] != 1 else ''} per run ({how})"
             if b["max_minutes"]:
                 text += f" and {b['max_minutes']:g} minutes (the config's train.max_minutes)"
-        return text + f"; early stopping after {b['patience']} dev evaluations without improvement"
+        text += f"; early stopping after {b['patience']} dev evaluations without improvement"
+        if self.rl_settings is not None:
+            r = self.rl_settings
+            text += (f"; the RL stages: {r['steps']} steps of {r['problems_per_step']} problems x {r['samples']} "
+                     f"samples ({self.rl_config}{' ' + ' '.join(self.rl_overrides) if self.rl_overrides else ''}), "
+                     f"the checkpoint chosen on dev every {r['eval_every']} steps")
+        return text
 
     def to_json(self) -> dict:
         """What DIR/plan.json keeps: the settings that must not change between calls on the same DIR."""
-        return {"config_file": self.config_path, "overrides": self.overrides, "budget": self.budget,
-                "test_limit": self.test_limit, "config": _without_seed(self.config)}
+        out = {"config_file": self.config_path, "overrides": self.overrides, "budget": self.budget,
+               "test_limit": self.test_limit, "config": _without_seed(self.config)}
+        if self.rl_settings is not None:
+            out["rl"] = {"config_file": self.rl_config, "overrides": self.rl_overrides, "config": self.rl_settings}
+        return out
 
 
 def _without_seed(config: Config) -> dict:
@@ -182,10 +212,10 @@ def parse_components(text: str) -> list[str]:
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
         raise TranxError(f"--components is empty; give some of {', '.join(COMPONENTS)}")
-    unknown = [c for c in names if c not in COMPONENTS]
+    unknown = [c for c in names if c not in COMPONENTS and c not in STAGES]
     if unknown:
         raise TranxError(f"unknown component{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(COMPONENTS)}")
+                         f"known: {', '.join([*COMPONENTS, *STAGES])}")
     twice = sorted({c for c in names if names.count(c) > 1})
     if twice:
         raise TranxError(f"component {', '.join(twice)} given twice in --components")
@@ -194,9 +224,11 @@ def parse_components(text: str) -> list[str]:
 
 def make_plan(config_path: str, components: list[str] | str, seeds: int, out: str | os.PathLike, *,
               budget_epochs: int | None = None, budget_minutes: float | None = None, overrides: list[str] = (),
-              test_limit: int | None = None, resamples: int = 10_000, argv: list[str] | None = None) -> Plan:
+              test_limit: int | None = None, resamples: int = 10_000, argv: list[str] | None = None,
+              rl_config: str | None = None) -> Plan:
     """Check everything that can be checked before training anything: components, seeds, budget, the config and
-    every variant's config, and that each component is on in the config (else there is nothing to remove)."""
+    every variant's config, that each component is on in the config (else there is nothing to remove), and the RL
+    config of the stages. Overrides `rl.KEY=VALUE` go to the RL stages, the others to training."""
     if isinstance(components, str):
         components = parse_components(components)
     else:
@@ -213,11 +245,13 @@ def make_plan(config_path: str, components: list[str] | str, seeds: int, out: st
         raise TranxError(f"--test-limit must be at least 1, got {test_limit}")
     if resamples < 1:
         raise TranxError(f"--resamples must be at least 1, got {resamples}")
-    overrides = list(overrides)
+    rl_overrides = [o for o in overrides if o.split("=", 1)[0].strip().startswith("rl.")]
+    overrides = [o for o in overrides if o not in rl_overrides]
     for assignment in overrides:
         key = assignment.split("=", 1)[0].strip()
         if key in ("train.seed", "seed"):
             raise TranxError("train.seed is set per run by --seeds (seeds 1..S); leave it out of the overrides")
+    rl_settings = _rl_settings(components, rl_config, rl_overrides)
     budget_overrides = ([f"train.max_epochs={budget_epochs}"] if budget_epochs is not None else
                         [f"train.max_minutes={budget_minutes:g}"] if budget_minutes is not None else [])
     config = load_config(config_path, overrides + budget_overrides)  # a bad key or value: one line, now
@@ -231,7 +265,7 @@ def make_plan(config_path: str, components: list[str] | str, seeds: int, out: st
         if written not in ("python", "asdl:python3"):
             raise TranxError(f"component 'grammar_decoder' replaces the Python grammar by Python's tokens; "
                              f"{config.train.dataset} is written in {written}")
-    for component in components:
+    for component in (c for c in components if c in COMPONENTS):
         variant = copy.deepcopy(config).override(list(COMPONENTS[component]))
         if _without_seed(variant) == full:
             raise TranxError(f"component {component!r} is already off in {config_path}"
@@ -239,18 +273,41 @@ def make_plan(config_path: str, components: list[str] | str, seeds: int, out: st
                              f"({' '.join(COMPONENTS[component])}): nothing to remove")
     return Plan(config_path=str(config_path), overrides=overrides, components=components,
                 seeds=list(range(1, seeds + 1)), out=Path(out), budget=budget, budget_overrides=budget_overrides,
-                config=config, test_limit=test_limit, resamples=resamples, argv=list(argv or sys.argv))
+                config=config, test_limit=test_limit, resamples=resamples, argv=list(argv or sys.argv),
+                rl_config=str(rl_config) if rl_config is not None else None, rl_overrides=rl_overrides,
+                rl_settings=rl_settings)
+
+
+def _rl_settings(components: list[str], rl_config: str | None, rl_overrides: list[str]) -> dict | None:
+    """The RL stages' config (kl and seed aside: set per run), checked now; None without a stage."""
+    from tranx.rl.config import load_rl_config
+    stages = [c for c in components if c in STAGES]
+    if not stages:
+        if rl_config is not None or rl_overrides:
+            given = "--rl-config" if rl_config is not None else " ".join(rl_overrides)
+            raise TranxError(f"{given} is only used by the RL stages ({', '.join(STAGES)}), and --components has none")
+        return None
+    if rl_config is None:
+        raise TranxError(f"component {stages[0]} needs --rl-config FILE (an RL config, such as configs/rl-conala.json)")
+    for assignment in rl_overrides:
+        if assignment.split("=", 1)[0].strip() in ("rl.seed", "rl.kl"):
+            raise TranxError(f"{assignment}: rl.seed is set per run by --seeds and rl.kl by the stage; leave it out")
+    settings = load_rl_config(rl_config, rl_overrides).to_json()["rl"]
+    return {k: v for k, v in settings.items() if k not in ("seed", "kl", "threads")}
 
 
 def check_plan_file(plan: Plan) -> None:
     """Refuse a DIR whose runs were started with other settings; write DIR/plan.json."""
     path = plan.out / "plan.json"
+    record = {**plan.to_json(), "components": plan.components, "seeds": plan.seeds}
     if path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
         # a config key added to tranx since (absent there) has its default there: that is what those runs used
         before["config"] = _without_seed(Config.from_json(before.get("config", {}), source=str(path)))
         now = plan.to_json()
         changed = [key for key in ("config", "test_limit") if before.get(key) != now[key]]  # budget: in config
+        if before.get("rl") and now.get("rl") and before["rl"]["config"] != now["rl"]["config"]:
+            changed.append("RL config")
         if changed:
             detail = ""
             if "config" in changed:
@@ -258,7 +315,13 @@ def check_plan_file(plan: Plan) -> None:
                         for k in sorted(set(before["config"][s]) | set(now["config"][s]))
                         if before["config"][s].get(k) != now["config"][s].get(k)]
                 detail = f" ({', '.join(keys)})" if keys else ""
+            elif "RL config" in changed:
+                keys = sorted(k for k in set(before["rl"]["config"]) | set(now["rl"]["config"])
+                              if before["rl"]["config"].get(k) != now["rl"]["config"].get(k))
+                detail = f" (rl.{', rl.'.join(keys)})"
             raise TranxError(f"{plan.out} holds runs started with another {' and '.join(changed)}{detail} "
                              f"(see {path}); use another --out, or the same settings to resume")
+        if before.get("rl") and not now.get("rl"):  # a later call without the stages keeps their settings on record
+            record["rl"] = before["rl"]
     plan.out.mkdir(parents=True, exist_ok=True)
-    write_json(path, {**plan.to_json(), "components": plan.components, "seeds": plan.seeds})
+    write_json(path, record)

@@ -105,6 +105,17 @@ def unparseable_share(task, predictions: list[str]) -> float | None:
     return 100.0 * bad / len(predictions) if predictions else 0.0
 
 
+def _training_summary(run) -> dict:
+    """Epochs and training seconds of a run; an RL stage's run: its base's epochs, and its RL steps and seconds."""
+    read = lambda folder: json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    if run.base is None:
+        s = read(run.folder)
+        return {"epochs": s["epochs"], "best_epoch": s["best_epoch"], "train_seconds": s["train_seconds"]}
+    base, rl = read(run.base.folder), read(run.folder)
+    return {"epochs": base["epochs"], "best_epoch": base["best_epoch"], "train_seconds": rl["rl_seconds"],
+            "rl_steps": rl["steps"], "rl_best_step": rl["best_step"], "rl_executed_programs": rl["executed_programs"]}
+
+
 def _spread(values: list[float]) -> dict:
     return {"per_seed": [round(v, 4) for v in values], "mean": round(statistics.fmean(values), 4),
             "std": round(statistics.stdev(values), 4) if len(values) > 1 else None}
@@ -147,13 +158,12 @@ def collect(plan) -> dict:
                 if recorded is not None and abs(recorded - ours) > _AGREE.get(m, _AGREE_DEFAULT):
                     raise TranxError(f"{run.folder}: {m} recomputed per example is {ours:.4f}, test.json says "
                                      f"{recorded}: the predictions file and the result disagree")
-            summary = json.loads((run.folder / "summary.json").read_text(encoding="utf-8"))
+            summary = _training_summary(run)
             steps = run.steps()
             cpu = sum(s["cpu_s"] for s in steps)
             cpu_total += cpu
             seeds.append({"seed": run.seed, "run": str(run.folder.relative_to(plan.out)),
-                          "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
-                          "train_seconds": summary["train_seconds"],
+                          **summary,
                           "train_wall_seconds": round(sum(s["wall_s"] for s in steps
                                                           if s["step"] in ("train", "resume")), 1),
                           "test_wall_seconds": round(sum(s["wall_s"] for s in steps if s["step"] == "eval"), 1),
@@ -184,7 +194,7 @@ def collect(plan) -> dict:
                           "method": "paired over test examples; seed s of a variant against seed s of full, the "
                                     "delta of each resample averaged over seed pairs; percentile interval; "
                                     "two-sided p = 2 min(P(delta <= 0), P(delta >= 0))"},
-            "cpu_seconds": round(cpu_total, 1), "variants": variants}
+            "rl": plan.to_json().get("rl"), "cpu_seconds": round(cpu_total, 1), "variants": variants}
 
 
 def write_report(plan) -> list[Path]:
@@ -235,7 +245,7 @@ def markdown(result: dict) -> str:
              ""]
     if result["overrides"]:
         lines += [f"Overrides of every run: `{' '.join(result['overrides'])}`.", ""]
-    header = ["variant", "removes"]
+    header = ["variant", "removes (or adds)"]
     for m in metrics:
         header += [LABELS[m], f"Δ {LABELS[m]} [95% CI]", "p"]
     parses = any(v.get("unparseable") for v in result["variants"].values())
@@ -259,6 +269,10 @@ def markdown(result: dict) -> str:
     if "grammar" in result["variants"]:
         note += (" `grammar` drops only the grammar mask in training (variant (a)), which the paper did not study; "
                  "its grammatical-constraints row is `grammar_decoder`, a decoder without any grammar (variant (b)).")
+    stages = [n for n, v in result["variants"].items() if v["seeds"] and "rl_steps" in v["seeds"][0]]
+    if stages:
+        note += (f" {', '.join(stages)}: RL fine-tuning of full's run of the same seed (the budget above); their "
+                 f"epochs are full's, their minutes the RL stage's and its decoding only.")
     commit = (provenance["commit"] or "unknown")[:8]
     dirty = ", with uncommitted changes" if provenance["uncommitted_changes"] else ""
     lines += ["", note, "",

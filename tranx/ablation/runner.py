@@ -2,12 +2,15 @@
 
     tranx ablate CONFIG [KEY=VALUE ...] --components substitution,copy,grammar,encoder,parent --seeds 3 --out DIR
         [--budget-epochs N | --budget-minutes M] [--jobs 2] [--test-limit N] [--resamples 10000]
+        [--rl-config FILE]   (with the stages rl_standard, rl_prioritized; rl.KEY=VALUE overrides go to them)
 
 Variants are "full" (CONFIG with the overrides) and, per component, the same with the component's overrides of
 `COMPONENTS` added. Each variant is trained with seeds 1..S (`train.seed`) into DIR/runs/<variant>-s<seed>/ by
 `tranx train` as a subprocess with one thread (`--jobs` of them at once; their output goes to
 DIR/runs/<variant>-s<seed>.log); training chooses its checkpoint (best/) on dev, and the test split is then decoded
-once with it by `tranx eval --result DIR/runs/<variant>-s<seed>/test.json`. Finally the report
+once with it by `tranx eval --result DIR/runs/<variant>-s<seed>/test.json`. An RL stage's run (`rl_standard`,
+`rl_prioritized`) is `tranx rl` of full-s<seed> once that run is trained, with the --rl-config file; its best/ is
+chosen on dev by the RL run and decoded the same way. Finally the report
 (`tranx.ablation.report`): DIR/ablation.json, ablation.md and ablation.png.
 
 Resumable: a run whose test.json is there is skipped; a trained run (summary.json) is only decoded; a run with a
@@ -42,7 +45,8 @@ from tranx.errors import TranxError
 from tranx.io import write_json
 
 USAGE = ("tranx ablate CONFIG [KEY=VALUE ...] --components C1,C2,... --seeds S --out DIR\n"
-         "       [--budget-epochs N | --budget-minutes M] [--jobs N] [--test-limit N] [--resamples N]")
+         "       [--budget-epochs N | --budget-minutes M] [--jobs N] [--test-limit N] [--resamples N]\n"
+         "       [--rl-config FILE]")
 _POLL_SECONDS = 0.5
 
 
@@ -85,11 +89,15 @@ def _finished_line(run: Run, minutes_since_start: float) -> str:
     summary = run.folder / "summary.json"
     if summary.is_file():
         s = json.loads(summary.read_text(encoding="utf-8"))
-        best = next(((k[5:], v) for k, v in s.items() if k.startswith("best_") and k != "best_epoch"), None)
-        text += f"trained {train:.1f} min ({s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}"
-        if best and best[1] is not None:
-            text += f", best dev {best[0]} {best[1]:.2f} at epoch {s['best_epoch']}"
-        text += ")"
+        if run.base is not None:  # an RL stage's summary
+            text += (f"RL {train:.1f} min ({s['steps']} steps, best dev {s['dev_metric']} {s['best_dev_score']:.2f} "
+                     f"at step {s['best_step']})")
+        else:
+            best = next(((k[5:], v) for k, v in s.items() if k.startswith("best_") and k != "best_epoch"), None)
+            text += f"trained {train:.1f} min ({s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}"
+            if best and best[1] is not None:
+                text += f", best dev {best[0]} {best[1]:.2f} at epoch {s['best_epoch']}"
+            text += ")"
     result = json.loads((run.folder / "test.json").read_text(encoding="utf-8"))
     scores = {**result.get("scores", {}), **result.get("execution", {})}
     shown = ", ".join(f"{k} {scores[k]:.2f}" for k in ("pass@1", "bleu", "exact_match", "dfa_accuracy")
@@ -140,13 +148,29 @@ def run_all(plan: Plan, jobs: int = 1, echo=_echo) -> list[Run]:
         job.step_started = time.time()
         job.process = subprocess.Popen(command, stdout=job.log, stderr=subprocess.STDOUT, env=_child_env())
 
+    def ready(job: _Job) -> bool:  # an RL stage waits for its full run's training
+        return job.run.base is None or job.run.base.state() in ("trained", "done")
+
+    def cannot_start(job: _Job) -> None:
+        nonlocal finished
+        queue.remove(job)
+        failed.append(job.run)
+        finished += 1
+        echo(f"[{finished}/{len(runs)}] {job.run.name}: FAILED: its base {job.run.base.name} did not train")
+
     try:
         while queue or running:
-            while queue and len(running) < jobs:
-                job = queue.pop(0)
+            for job in [j for j in queue if j.run.base in failed]:
+                cannot_start(job)
+            while len(running) < jobs and (job := next((j for j in queue if ready(j)), None)) is not None:
+                queue.remove(job)
                 job.started = time.time()
                 start_step(job)
                 running.append(job)
+            if not running:  # what is left waits for a base that is neither trained nor on its way
+                for job in list(queue):
+                    cannot_start(job)
+                continue
             time.sleep(_POLL_SECONDS)
             for job in list(running):
                 pid, status, usage = os.wait4(job.process.pid, os.WNOHANG)
@@ -202,6 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-limit", type=int, default=None, metavar="N",
                         help="decode only the first N test examples (smoke runs; stated in the outputs)")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    parser.add_argument("--rl-config", default=None, metavar="FILE",
+                        help="the RL config of the stages rl_standard / rl_prioritized (RL from each full run)")
 
 
 def ablate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -214,7 +240,7 @@ def ablate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise TranxError(f"the first argument is the CONFIG file, got {config_path!r}")
     plan = make_plan(config_path, args.components, args.seeds, args.out, budget_epochs=args.budget_epochs,
                      budget_minutes=args.budget_minutes, overrides=overrides, test_limit=args.test_limit,
-                     resamples=args.resamples, argv=argv)
+                     resamples=args.resamples, argv=argv, rl_config=args.rl_config)
     if args.jobs < 1:
         raise TranxError(f"--jobs must be at least 1, got {args.jobs}")
     check_plan_file(plan)
