@@ -274,6 +274,11 @@ def test_a_folder_started_with_other_rl_settings_is_refused(tmp_path):
     runner.check_plan_file(make_plan(TINY, "copy,rl_standard", 1, tmp_path, rl_config=RL_CONFIG))
     runner.check_plan_file(make_plan(TINY, "copy", 1, tmp_path))  # without the stages: their settings are kept
     assert json.loads((tmp_path / "plan.json").read_text())["rl"]["config_file"] == RL_CONFIG
+    path = tmp_path / "plan.json"
+    plan = json.loads(path.read_text())
+    del plan["rl"]["config"]["problems"]  # as written by a tranx without that key: its default
+    path.write_text(json.dumps(plan))
+    runner.check_plan_file(make_plan(TINY, "rl_prioritized", 1, tmp_path, rl_config=RL_CONFIG))
     with pytest.raises(TranxError, match=r"another RL config \(rl.steps\)"):
         runner.check_plan_file(make_plan(TINY, "rl_prioritized", 1, tmp_path, rl_config=RL_CONFIG,
                                          overrides=["rl.steps=3"]))

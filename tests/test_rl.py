@@ -298,3 +298,29 @@ def test_probe_set_is_tied_to_its_base_and_gives_a_probability(tmp_path):
     assert len(trainer.probes) == len(probe_set(report)) and 0.0 < probability <= 1.0
     with pytest.raises(TranxError, match="was measured on"):
         trainer._load_probes(str(other))
+
+
+def test_unseen_problems_leave_out_what_the_base_trained_on(tmp_path):
+    skip_without_data("conala")
+    import copy
+    from tranx.rl.trainer import RLTrainer
+    from tranx.translator import Translator
+    shared = trained_translator()
+    config = copy.deepcopy(shared.config)
+    config.train.train_limit = 25
+    Translator(config, shared.model).save_pretrained(tmp_path / "base")
+    rl = lambda **kw: RLTrainer(tmp_path / "base", RLConfig(reward="bleu", steps=1, dev_limit=2, **kw),
+                                tmp_path / "rl", progress=False)
+    everything = rl().train_problems
+    unseen = rl(problems="unseen")
+    seen = {e.id for e in unseen._training_examples()[:25]}
+    assert len(seen) == 25 and seen <= {p.id for p in everything}
+    assert [p.id for p in unseen.train_problems] == [p.id for p in everything if p.id not in seen]
+    with pytest.raises(TranxError, match="rl.ce_anchor trains on them"):
+        rl(problems="unseen", ce_anchor=0.5)
+    config.train.train_limit = None
+    Translator(config, shared.model).save_pretrained(tmp_path / "all")
+    with pytest.raises(TranxError, match="trained on every conala training example"):
+        RLTrainer(tmp_path / "all", RLConfig(reward="bleu", problems="unseen"), tmp_path / "rl2", progress=False)
+    with pytest.raises(TranxError, match="rl.problems 'some' is not one of all, unseen"):
+        RLConfig(problems="some")

@@ -20,6 +20,7 @@ from pathlib import Path
 from tranx.config import Config, load_config
 from tranx.errors import TranxError
 from tranx.io import write_json
+from tranx.rl.config import RLConfig, load_rl_config
 
 #: What removes each component: config overrides of the full model.
 COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -280,7 +281,6 @@ def make_plan(config_path: str, components: list[str] | str, seeds: int, out: st
 
 def _rl_settings(components: list[str], rl_config: str | None, rl_overrides: list[str]) -> dict | None:
     """The RL stages' config (kl and seed aside: set per run), checked now; None without a stage."""
-    from tranx.rl.config import load_rl_config
     stages = [c for c in components if c in STAGES]
     if not stages:
         if rl_config is not None or rl_overrides:
@@ -288,12 +288,15 @@ def _rl_settings(components: list[str], rl_config: str | None, rl_overrides: lis
             raise TranxError(f"{given} is only used by the RL stages ({', '.join(STAGES)}), and --components has none")
         return None
     if rl_config is None:
-        raise TranxError(f"component {stages[0]} needs --rl-config FILE (an RL config, such as configs/rl-conala.json)")
+        raise TranxError(f"component {stages[0]} needs --rl-config FILE (an RL config, such as the configs/rl-*.json)")
     for assignment in rl_overrides:
         if assignment.split("=", 1)[0].strip() in ("rl.seed", "rl.kl"):
             raise TranxError(f"{assignment}: rl.seed is set per run by --seeds and rl.kl by the stage; leave it out")
-    settings = load_rl_config(rl_config, rl_overrides).to_json()["rl"]
-    return {k: v for k, v in settings.items() if k not in ("seed", "kl", "threads")}
+    return _rl_json(load_rl_config(rl_config, rl_overrides))
+
+
+def _rl_json(config: RLConfig) -> dict:
+    return {k: v for k, v in config.to_json()["rl"].items() if k not in ("seed", "kl", "threads")}
 
 
 def check_plan_file(plan: Plan) -> None:
@@ -306,6 +309,8 @@ def check_plan_file(plan: Plan) -> None:
         before["config"] = _without_seed(Config.from_json(before.get("config", {}), source=str(path)))
         now = plan.to_json()
         changed = [key for key in ("config", "test_limit") if before.get(key) != now[key]]  # budget: in config
+        if before.get("rl"):  # as for the config: a key added since has its default there
+            before["rl"]["config"] = _rl_json(RLConfig.from_json({"rl": before["rl"]["config"]}, source=str(path)))
         if before.get("rl") and now.get("rl") and before["rl"]["config"] != now["rl"]["config"]:
             changed.append("RL config")
         if changed:

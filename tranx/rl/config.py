@@ -17,6 +17,7 @@ REWARDS = ("unit_tests", "pass_ratio", "exact_match", "bleu")
 KL_KINDS = ("none", "standard", "prioritized")
 KL_ESTIMATORS = ("exact", "k2")
 CERTAINTIES = ("entropy", "max_prob")
+PROBLEM_SETS = ("all", "unseen")
 
 
 @dataclass
@@ -24,6 +25,9 @@ class RLConfig:
     dataset: str | None = None  # the reward's task (default: the task the supervised run was trained on)
     data_root: str | None = None
     reward: str = "unit_tests"  # unit_tests (CodeRL's scale), pass_ratio, exact_match, bleu (sentence, smoothed)
+    # all: every usable training problem; unseen: only those the supervised run did not train on (past its
+    # train.train_limit): RL on new problems with tests and no gold program, as a user would run it
+    problems: str = "all"
     kl: str = "prioritized"  # none, standard (weight 1 on every step), prioritized (weight J^beta)
     kl_estimator: str = "exact"  # exact: over every valid action of the step; k2: on the sampled action
     certainty: str = "entropy"  # J = 1 - H(ref)/log(n_valid), or max_prob: (p_max - 1/n) / (1 - 1/n)
@@ -49,7 +53,8 @@ class RLConfig:
     def __post_init__(self):
         for name, value, allowed in (("reward", self.reward, REWARDS), ("kl", self.kl, KL_KINDS),
                                      ("kl_estimator", self.kl_estimator, KL_ESTIMATORS),
-                                     ("certainty", self.certainty, CERTAINTIES)):
+                                     ("certainty", self.certainty, CERTAINTIES),
+                                     ("problems", self.problems, PROBLEM_SETS)):
             if value not in allowed:
                 raise TranxError(f"rl.{name} {value!r} is not one of {', '.join(allowed)}")
         if self.samples < 2:

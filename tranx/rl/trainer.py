@@ -70,6 +70,8 @@ class RLTrainer:
         self.task = get_task(c.dataset) if c.dataset else self.translator.task
         self.reward = build_reward(c.reward, self.task, workers=c.workers)
         self.train_problems, excluded = load_rl_problems(self.task, "train", c.data_root, workers=c.workers)
+        if c.problems == "unseen":
+            self.train_problems = self._unseen(self.train_problems)
         self.dev_problems, _ = load_rl_problems(self.task, "dev", c.data_root, workers=c.workers)
         self.dev_problems = self.dev_problems[:c.dev_limit] if c.dev_limit else self.dev_problems
         self.excluded = len(excluded)
@@ -96,16 +98,37 @@ class RLTrainer:
         cache.add(prepare(self.translator, self.train_problems + self.dev_problems)[0])
         return cache
 
+    def _training_examples(self) -> list:
+        """The base's training split as its training preprocessed it (kept examples, file order)."""
+        from tranx.data.pipeline import preprocess_dataset
+        t = self.translator.config.train
+        result = preprocess_dataset(self.task.name, self.config.data_root, substitution=t.substitution,
+                                    language=t.language, splits=["train"])
+        return result.kept("train")
+
+    def _unseen(self, problems: list) -> list:
+        """`problems` less those the base trained on (the first train.train_limit kept examples)."""
+        t = self.translator.config.train
+        if self.task.name != t.dataset:
+            return problems  # another task's problems: the base saw none of them
+        if self.config.ce_anchor > 0:
+            raise TranxError("rl.problems=unseen holds the RL problems' gold programs out; rl.ce_anchor trains on "
+                             "them: use one or the other")
+        if not t.train_limit:
+            raise TranxError(f"rl.problems=unseen: {self.base} trained on every {self.task.name} training example "
+                             f"(no train.train_limit); train the base with train.train_limit=N to hold some out")
+        seen = {e.id for e in self._training_examples()[:t.train_limit]}
+        unseen = [p for p in problems if p.id not in seen]
+        if not unseen:
+            raise TranxError(f"rl.problems=unseen: {self.base} trained on all {len(problems)} usable problems")
+        return unseen
+
     def _gold_examples(self) -> dict:
         """Teacher-forcing rows of the gold programs of the training problems (the CE anchor), by problem id."""
-        from tranx.data.pipeline import preprocess_dataset
-        result = preprocess_dataset(self.task.name, self.config.data_root,
-                                    substitution=self.translator.config.train.substitution,
-                                    language=self.translator.config.train.language, splits=["train"])
         split_dotted = self.translator.config.train.split_dotted_words
         model = self.policy
         return {e.id: tensorize(model_words(e.words, split_dotted), e.actions, model.system, model.tables,
-                                copy=model.config.copy) for e in result.kept("train")}
+                                copy=model.config.copy) for e in self._training_examples()}
 
     def _load_probes(self, path: str) -> list:
         from tranx.rl.critical import probe_set
