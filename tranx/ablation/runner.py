@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tranx.ablation.plan import COMPONENTS, Plan, Run, check_plan_file, make_plan
+from tranx.ablation.plan import COMPONENTS, STAGES, Plan, Run, check_plan_file, make_plan
 from tranx.errors import TranxError
 from tranx.io import write_json
 
@@ -214,7 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("args", nargs="*", metavar="ARG",
                         help="the config file, then overrides applied to every variant (e.g. train.train_limit=1000)")
     parser.add_argument("--components", required=True,
-                        help=f"comma-separated components to remove, one variant each: {', '.join(COMPONENTS)}")
+                        help=f"comma-separated components to remove, one variant each: {', '.join(COMPONENTS)}; "
+                             f"or stages to add after training: {', '.join(STAGES)} (with --rl-config)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..S per variant (default 3)")
     parser.add_argument("--out", required=True, help="the ablation folder (runs/, plan.json, ablation.json/.md/.png)")
     budget = parser.add_mutually_exclusive_group()
