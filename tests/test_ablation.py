@@ -242,6 +242,9 @@ def test_rl_stages_start_from_their_seeds_trained_full_run(tmp_path, monkeypatch
         str(fake), "rl", str(runs["full-s2"].folder), RL_CONFIG, "rl.steps=3", "rl.kl=standard", "rl.seed=2",
         "--out", str(runs["rl_standard-s2"].folder), "--threads", "1"]
     assert "train.max_epochs" not in " ".join(plan.train_command(runs["rl_standard-s2"]))
+    elsewhere = make_plan(TINY, "rl_standard", 1, tmp_path / "abl3", rl_config=RL_CONFIG,
+                          overrides=["train.data_root=/data"])  # the stages read the same data as training
+    assert "rl.data_root=/data" in elsewhere.train_command(elsewhere.runs()[1])
     lines = []
     failed = runner.run_all(plan, jobs=2, echo=lines.append)  # two at a time: the stages wait for their full run
     assert sorted(r.name for r in failed) == ["copy-s1", "copy-s2"]

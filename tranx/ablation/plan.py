@@ -153,8 +153,10 @@ class Plan:
                 for v in self.variants for s in self.seeds]
 
     def train_command(self, run: Run) -> list[str]:
-        if run.base is not None:  # a stage: RL from the full model's run
-            return [*tranx_command(), "rl", str(run.base.folder), self.rl_config, *self.rl_overrides,
+        if run.base is not None:  # a stage: RL from the full model's run, on the same data
+            data = ([f"rl.data_root={self.data_root}"] if self.data_root and not any(
+                o.startswith("rl.data_root=") for o in self.rl_overrides) else [])
+            return [*tranx_command(), "rl", str(run.base.folder), self.rl_config, *data, *self.rl_overrides,
                     *self.variants[run.variant], f"rl.seed={run.seed}", "--out", str(run.folder), "--threads", "1"]
         return [*tranx_command(), "train", self.config_path, *self.overrides, *self.budget_overrides,
                 *self.variants[run.variant], f"train.seed={run.seed}", "--out", str(run.folder), "--threads", "1"]
