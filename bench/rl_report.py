@@ -139,6 +139,9 @@ def plot(result: dict, path: Path) -> None:
     right.set(xlabel="step", ylabel="mean p(correct critical action)", title="probe set")
     if right.lines:
         right.legend()
+    else:  # an empty panel would read as a plot of nothing measured wrongly
+        right.text(0.5, 0.5, "no probe set in these runs\n(rl.probe=FILE, from tranx critical --out FILE)",
+                   ha="center", va="center", transform=right.transAxes)
     figure.tight_layout()
     save_figure(figure, path)
 
