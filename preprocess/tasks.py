@@ -166,6 +166,7 @@ PAPER_ABLATION_DELTAS: dict[str, dict[str, float] | None] = {
     "grammar": None,  # the paper's row removes the grammar altogether: grammar_decoder below
     "grammar_decoder": {"conala": 0.91, "django": 1.73},
     "copy": {"conala": -1.10, "django": -6.47},
+    "copy_vocabulary": None,  # not a row of the paper: copy removed and every training token generable
     "parent": None,
     "word_lstm": None,
     "word_embeddings": None,

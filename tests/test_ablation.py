@@ -113,6 +113,8 @@ def test_component_table_and_paper_deltas_cover_the_same_names():
     assert command[-6:] == ["model.copy=false", "train.seed=1", "--out", str(Path("unused/runs/copy-s1")),
                             "--threads", "1"]
     assert plan.budget["kind"] == "config" and plan.budget["max_epochs"] == 3
+    plan = make_plan(TINY, "copy_vocabulary", 1, "unused")  # copy off and the vocabulary's cutoff down to 1
+    assert plan.train_command(plan.runs()[1])[-7:-5] == ["model.copy=false", "train.token_cutoff=1"]
 
 
 @pytest.mark.parametrize("components, overrides, needle", [
@@ -122,6 +124,7 @@ def test_component_table_and_paper_deltas_cover_the_same_names():
     ("word_embeddings", [], "'word_embeddings' is already off"),  # tiny.json: model.word_embed_size 0
     ("weight_average", [], "'weight_average' is already off"),
     ("copy", ["model.copy=false"], "'copy' is already off"),
+    ("copy_vocabulary", ["model.copy=false", "train.token_cutoff=1"], "'copy_vocabulary' is already off"),
     ("encoder", ["model.encoder=lstm"], "nothing to remove"),
     ("grammar_decoder", ["train.dataset=nl-rx-turk"], "nl-rx-turk is written in lark:regex"),
     ("grammar_decoder", ["train.language=tokens:python"], "written in tokens:python"),

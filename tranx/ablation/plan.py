@@ -26,6 +26,9 @@ from tranx.rl.config import RLConfig, load_rl_config
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "substitution": ("train.substitution=false",),
     "copy": ("model.copy=false",),
+    # copy removed, and every training token made generable: the primitive vocabulary's frequency cutoff is chosen
+    # for a model that copies (Django's 15 leaves 499 tokens), so plain `copy` also takes most identifiers away
+    "copy_vocabulary": ("model.copy=false", "train.token_cutoff=1"),
     # variant (a): the grammar decoder trained without the grammar mask (search still masks)
     "grammar": ("model.grammar_mask_in_training=false",),
     # variant (b), the paper's: no grammar at all, the code's tokens one by one (same encoder, attention and copy)
@@ -48,6 +51,7 @@ STAGES: dict[str, tuple[str, ...]] = {
 DESCRIPTIONS = {
     "substitution": "lexical substitution of quoted values",
     "copy": "copy mechanism",
+    "copy_vocabulary": "copy mechanism (every training token generable instead)",
     "grammar": "grammar mask in training",
     "grammar_decoder": "grammar decoder (Python tokens instead)",
     "encoder": "BERT encoder (LSTM instead)",
