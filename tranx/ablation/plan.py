@@ -218,7 +218,7 @@ def _without_seed(config: Config) -> dict:
 def parse_components(text: str) -> list[str]:
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
-        raise TranxError(f"--components is empty; give some of {', '.join(COMPONENTS)}")
+        raise TranxError(f"--components is empty; give some of {', '.join([*COMPONENTS, *STAGES])}")
     unknown = [c for c in names if c not in COMPONENTS and c not in STAGES]
     if unknown:
         raise TranxError(f"unknown component{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
