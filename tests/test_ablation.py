@@ -1,5 +1,6 @@
 """`tranx ablate` (tranx.ablation): the paired bootstrap on cases with known answers, the component table's errors,
-the run scheduler with a stand-in for `tranx` (resume, skip, failures), and a tiny ablation end to end, run twice.
+the run scheduler with a stand-in for `tranx` (resume, skip, failures, records), and a tiny ablation end to end, run
+twice and restored from its records.
 
 The end-to-end test trains the tiny config (a random tiny BERT) for one epoch on 60 CoNaLa examples, three variants,
 one thread, one process at a time; skipped without the shared data.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import skip_without_data
-from tranx.ablation import plan as plan_module, runner
+from tranx.ablation import plan as plan_module, records as records_module, runner
 from tranx.ablation.bootstrap import (ExampleScores, paired_bootstrap, paired_bootstrap_accuracy,
                                       paired_bootstrap_bleu)
 from tranx.ablation.report import PAPER_DELTAS, markdown
@@ -264,6 +266,35 @@ def test_rl_stages_start_from_their_seeds_trained_full_run(tmp_path, monkeypatch
     assert "rl_standard-s1: FAILED: its base full-s1 did not train" in lines[-1]
 
 
+def test_records_restore_finished_runs_and_refuse_other_settings(tmp_path, monkeypatch):
+    fake = tmp_path / "fake_tranx.py"
+    fake.write_text(FAKE_TRANX)
+    monkeypatch.setattr(plan_module, "tranx_command", lambda: [sys.executable, str(fake)])
+    plan = make_plan(TINY, "copy,rl_standard", 1, tmp_path / "abl", rl_config=RL_CONFIG)
+    runner.check_plan_file(plan)
+    runs = {r.name: r for r in plan.runs()}
+    for name in ("full-s1", "copy-s1"):  # finished runs, with checkpoints
+        (runs[name].folder / "best").mkdir(parents=True)
+        for file, text in (("summary.json", "{}"), ("test.predictions.jsonl", "{}\n"), ("test.json", "{}")):
+            (runs[name].folder / file).write_text(text)
+    records = tmp_path / "records"
+    assert records_module.save_all(plan, records) == 2
+    assert not (records / "runs" / "full-s1" / "best").exists()
+    assert (records / "runs" / "copy-s1" / "test.predictions.jsonl").read_text() == "{}\n"
+    # a fresh machine: the records make both runs done; the RL stage cannot start from a run without checkpoint
+    fresh = make_plan(TINY, "copy,rl_standard", 1, tmp_path / "fresh", rl_config=RL_CONFIG)
+    assert records_module.restore(fresh, records) == ["full-s1", "copy-s1"]
+    assert records_module.restore(fresh, records) == []  # done now
+    runner.check_plan_file(fresh)
+    lines = []
+    assert [r.name for r in runner.run_all(fresh, jobs=1, echo=lines.append)] == ["rl_standard-s1"]
+    assert "2 finished before" in lines[0]
+    assert "rl_standard-s1: FAILED: its base full-s1 has no checkpoint here (restored from records?)" in lines[-1]
+    other = make_plan(TINY, "copy", 1, tmp_path / "other", budget_epochs=2)
+    with pytest.raises(TranxError, match=r"records holds runs started with another config \(train.max_epochs\)"):
+        records_module.restore(other, records)
+
+
 @pytest.mark.parametrize("components, overrides, rl_config, needle", [
     ("rl_standard", [], None, "component rl_standard needs --rl-config FILE"),
     ("copy", [], RL_CONFIG, "--rl-config is only used by the RL stages"),
@@ -304,9 +335,10 @@ def _parses(code: str) -> bool:
 def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
     skip_without_data("conala")
     out = tmp_path / "abl"
+    records = tmp_path / "records"
     argv = [TINY, "train.train_limit=60", "train.dev_limit=8", "train.eval_beam_size=1", "--components",
             "copy,grammar_decoder", "--seeds", "1", "--budget-epochs", "1", "--jobs", "1", "--test-limit", "40",
-            "--resamples", "2000", "--out", str(out)]
+            "--resamples", "2000", "--out", str(out), "--records", str(records)]
     assert runner.main(argv) == 0, capsys.readouterr().err
     first = capsys.readouterr().out
     assert sum(" trained " in line for line in first.splitlines()) == 3, first
@@ -348,6 +380,15 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
     assert sum("skipped" in line for line in second.splitlines()) == 3 and " trained " not in second
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/test.json")} == stamps
     assert time.time() - started < 60
+    # on another machine: the records (no checkpoints) bring the finished runs back, and the same report
+    assert sorted(p.name for p in (records / "runs" / "full-s1").iterdir()) == [
+        "ablation-steps.json", "summary.json", "test.json", "test.predictions.jsonl"]
+    shutil.rmtree(out)
+    assert runner.main(argv) == 0
+    third = capsys.readouterr().out
+    assert "restored from" in third and "3 finished before, 0 to train" in third and " trained " not in third
+    again = json.loads((out / "ablation.json").read_text())
+    assert again["variants"] == result["variants"]
 
 
 def test_execution_scores_read_the_top_candidates_verdicts(tmp_path):

@@ -305,9 +305,10 @@ def _rl_json(config: RLConfig) -> dict:
     return {k: v for k, v in config.to_json()["rl"].items() if k not in ("seed", "kl", "threads")}
 
 
-def check_plan_file(plan: Plan) -> None:
-    """Refuse a DIR whose runs were started with other settings; write DIR/plan.json."""
-    path = plan.out / "plan.json"
+def check_plan_file(plan: Plan, path: Path | None = None, write: bool = True) -> None:
+    """Refuse a DIR whose runs were started with other settings; write DIR/plan.json. `path`: another plan file to
+    check against (a records folder's), then with `write` False."""
+    path = plan.out / "plan.json" if path is None else path
     record = {**plan.to_json(), "components": plan.components, "seeds": plan.seeds}
     if path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
@@ -330,9 +331,10 @@ def check_plan_file(plan: Plan) -> None:
                 keys = sorted(k for k in set(before["rl"]["config"]) | set(now["rl"]["config"])
                               if before["rl"]["config"].get(k) != now["rl"]["config"].get(k))
                 detail = f" (rl.{', rl.'.join(keys)})"
-            raise TranxError(f"{plan.out} holds runs started with another {' and '.join(changed)}{detail} "
+            raise TranxError(f"{path.parent} holds runs started with another {' and '.join(changed)}{detail} "
                              f"(see {path}); use another --out, or the same settings to resume")
         if before.get("rl") and not now.get("rl"):  # a later call without the stages keeps their settings on record
             record["rl"] = before["rl"]
-    plan.out.mkdir(parents=True, exist_ok=True)
-    write_json(path, record)
+    if write:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        write_json(path, record)

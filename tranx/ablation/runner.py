@@ -3,6 +3,7 @@
     tranx ablate CONFIG [KEY=VALUE ...] --components substitution,copy,grammar,encoder,parent --seeds 3 --out DIR
         [--budget-epochs N | --budget-minutes M] [--jobs 2] [--test-limit N] [--resamples 10000]
         [--rl-config FILE]   (with the stages rl_standard, rl_prioritized; rl.KEY=VALUE overrides go to them)
+        [--records DIR2]     (finished runs' result files kept in DIR2 and restored from it: tranx.ablation.records)
 
 Variants are "full" (CONFIG with the overrides) and, per component, the same with the component's overrides of
 `COMPONENTS` added. Each variant is trained with seeds 1..S (`train.seed`) into DIR/runs/<variant>-s<seed>/ by
@@ -41,12 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tranx.ablation.plan import COMPONENTS, STAGES, Plan, Run, check_plan_file, make_plan
+from tranx.ablation.records import restore, save_all, save_run
 from tranx.errors import TranxError
 from tranx.io import write_json
 
 USAGE = ("tranx ablate CONFIG [KEY=VALUE ...] --components C1,C2,... --seeds S --out DIR\n"
          "       [--budget-epochs N | --budget-minutes M] [--jobs N] [--test-limit N] [--resamples N]\n"
-         "       [--rl-config FILE]")
+         "       [--rl-config FILE] [--records DIR2]")
 _POLL_SECONDS = 0.5
 
 
@@ -109,9 +111,9 @@ def _echo(line: str) -> None:
     print(line, flush=True)  # progress shows up at once also when stdout is a file
 
 
-def run_all(plan: Plan, jobs: int = 1, echo=_echo) -> list[Run]:
-    """Train and decode every run not finished yet, `jobs` subprocesses at a time; one line per finished run.
-    Returns the runs that failed (their logs say why); the others are finished."""
+def run_all(plan: Plan, jobs: int = 1, echo=_echo, on_done=None) -> list[Run]:
+    """Train and decode every run not finished yet, `jobs` subprocesses at a time; one line per finished run, and
+    `on_done(run)` when given. Returns the runs that failed (their logs say why); the others are finished."""
     if jobs < 1:
         raise TranxError(f"--jobs must be at least 1, got {jobs}")
     runs = plan.runs()
@@ -151,12 +153,16 @@ def run_all(plan: Plan, jobs: int = 1, echo=_echo) -> list[Run]:
     def ready(job: _Job) -> bool:  # an RL stage waits for its full run's training
         return job.run.base is None or job.run.base.state() in ("trained", "done")
 
-    def cannot_start(job: _Job) -> None:
+    def cannot_start(job: _Job, why: str = "did not train") -> None:
         nonlocal finished
         queue.remove(job)
         failed.append(job.run)
         finished += 1
-        echo(f"[{finished}/{len(runs)}] {job.run.name}: FAILED: its base {job.run.base.name} did not train")
+        echo(f"[{finished}/{len(runs)}] {job.run.name}: FAILED: its base {job.run.base.name} {why}")
+
+    for job in [j for j in queue if j.run.base is not None and j.run.base.state() == "done"
+                and not (j.run.base.folder / "best").is_dir()]:
+        cannot_start(job, "has no checkpoint here (restored from records?): remove its test.json to train it again")
 
     try:
         while queue or running:
@@ -193,6 +199,8 @@ def run_all(plan: Plan, jobs: int = 1, echo=_echo) -> list[Run]:
                     running.remove(job)
                     finished += 1
                     echo(f"[{finished}/{len(runs)}] " + _finished_line(job.run, (time.time() - start) / 60))
+                    if on_done is not None:
+                        on_done(job.run)
     except BaseException:  # interrupted: stop our own children; their runs resume from last/ next time
         for job in running:
             if job.process is not None and job.process.returncode is None:
@@ -229,6 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     parser.add_argument("--rl-config", default=None, metavar="FILE",
                         help="the RL config of the stages rl_standard / rl_prioritized (RL from each full run)")
+    parser.add_argument("--records", default=None, metavar="DIR2",
+                        help="keep each finished run's result files in DIR2 (no checkpoints: small enough to commit) "
+                             "and restore from there the finished runs --out lacks, e.g. on another machine")
 
 
 def ablate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -244,8 +255,17 @@ def ablate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                      resamples=args.resamples, argv=argv, rl_config=args.rl_config)
     if args.jobs < 1:
         raise TranxError(f"--jobs must be at least 1, got {args.jobs}")
+    on_done = None
+    if args.records:
+        records = Path(args.records)
+        restored = restore(plan, records)
+        if restored:
+            print(f"restored from {records}: {', '.join(restored)}", flush=True)
     check_plan_file(plan)
-    failed = run_all(plan, args.jobs)
+    if args.records:
+        save_all(plan, records)  # also the runs finished before --records was first given
+        on_done = lambda run: save_run(plan, run, records)  # noqa: E731
+    failed = run_all(plan, args.jobs, on_done=on_done)
     if failed:
         raise TranxError(f"{len(failed)} of {len(plan.runs())} runs failed ({', '.join(r.name for r in failed)}); "
                          f"see their logs in {plan.out / 'runs'}; call again to retry them (finished runs are kept)")
