@@ -264,6 +264,12 @@ def test_rl_stages_start_from_their_seeds_trained_full_run(tmp_path, monkeypatch
     lines.clear()
     assert [r.name for r in runner.run_all(plan, jobs=2, echo=lines.append)] == ["full-s1", "rl_standard-s1"]
     assert "rl_standard-s1: FAILED: its base full-s1 did not train" in lines[-1]
+    # one at a time: a stage whose base is trained goes ahead of the variants still queued
+    plan = make_plan(TINY, "parent,rl_none", 1, tmp_path / "abl4", rl_config=RL_CONFIG)
+    lines.clear()
+    assert runner.run_all(plan, jobs=1, echo=lines.append) == []
+    assert [line.split()[1] for line in lines[1:]] == ["full-s1:", "rl_none-s1:", "parent-s1:"]
+    assert (plan.runs()[2].folder / "calls.txt").read_text().splitlines() == ["rl.kl=none rl.seed=1", "eval"]
 
 
 def test_records_restore_finished_runs_and_refuse_other_settings(tmp_path, monkeypatch):

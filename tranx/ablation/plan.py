@@ -43,6 +43,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 #: Stages added after supervised training: `tranx rl` of the full model's run (same seed) with the --rl-config file,
 #: the user's rl.* overrides and these. Their rows read as the others (variant minus full): what the stage adds.
 STAGES: dict[str, tuple[str, ...]] = {
+    "rl_none": ("rl.kl=none",),
     "rl_standard": ("rl.kl=standard",),
     "rl_prioritized": ("rl.kl=prioritized",),
 }
@@ -59,6 +60,7 @@ DESCRIPTIONS = {
     "word_lstm": "BiLSTM over the word states",
     "word_embeddings": "learned word embeddings",
     "weight_average": "weight averaging",
+    "rl_none": "adds RL fine-tuning, no KL",
     "rl_standard": "adds RL fine-tuning, standard KL",
     "rl_prioritized": "adds RL fine-tuning, prioritized KL",
 }

@@ -2,17 +2,17 @@
 
     tranx ablate CONFIG [KEY=VALUE ...] --components substitution,copy,grammar,encoder,parent --seeds 3 --out DIR
         [--budget-epochs N | --budget-minutes M] [--jobs 2] [--test-limit N] [--resamples 10000]
-        [--rl-config FILE]   (with the stages rl_standard, rl_prioritized; rl.KEY=VALUE overrides go to them)
+        [--rl-config FILE]   (with the stages rl_none, rl_standard, rl_prioritized; rl.KEY=VALUE overrides go to them)
         [--records DIR2]     (finished runs' result files kept in DIR2 and restored from it: tranx.ablation.records)
 
 Variants are "full" (CONFIG with the overrides) and, per component, the same with the component's overrides of
 `COMPONENTS` added. Each variant is trained with seeds 1..S (`train.seed`) into DIR/runs/<variant>-s<seed>/ by
 `tranx train` as a subprocess with one thread (`--jobs` of them at once; their output goes to
 DIR/runs/<variant>-s<seed>.log); training chooses its checkpoint (best/) on dev, and the test split is then decoded
-once with it by `tranx eval --result DIR/runs/<variant>-s<seed>/test.json`. An RL stage's run (`rl_standard`,
-`rl_prioritized`) is `tranx rl` of full-s<seed> once that run is trained, with the --rl-config file; its best/ is
-chosen on dev by the RL run and decoded the same way. Finally the report
-(`tranx.ablation.report`): DIR/ablation.json, ablation.md and ablation.png.
+once with it by `tranx eval --result DIR/runs/<variant>-s<seed>/test.json`. An RL stage's run (`rl_none`,
+`rl_standard`, `rl_prioritized`) is `tranx rl` of full-s<seed> with the --rl-config file, started as soon as that run
+is trained (ahead of the variants still queued); its best/ is chosen on dev by the RL run and decoded the same way.
+Finally the report (`tranx.ablation.report`): DIR/ablation.json, ablation.md and ablation.png.
 
 Resumable: a run whose test.json is there is skipped; a trained run (summary.json) is only decoded; a run with a
 last/ checkpoint but no summary.json is continued with `tranx train --resume`; anything else starts afresh.
@@ -168,7 +168,9 @@ def run_all(plan: Plan, jobs: int = 1, echo=_echo, on_done=None) -> list[Run]:
         while queue or running:
             for job in [j for j in queue if j.run.base in failed]:
                 cannot_start(job)
-            while len(running) < jobs and (job := next((j for j in queue if ready(j)), None)) is not None:
+            # a ready RL stage goes first: it is short, and its base's checkpoint may not outlive this machine
+            while len(running) < jobs and (job := next((j for j in sorted(queue, key=lambda j: j.run.base is None)
+                                                        if ready(j)), None)) is not None:
                 queue.remove(job)
                 job.started = time.time()
                 start_step(job)
@@ -236,7 +238,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decode only the first N test examples (smoke runs; stated in the outputs)")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     parser.add_argument("--rl-config", default=None, metavar="FILE",
-                        help="the RL config of the stages rl_standard / rl_prioritized (RL from each full run)")
+                        help="the RL config of the RL stages (RL from each full run)")
     parser.add_argument("--records", default=None, metavar="DIR2",
                         help="keep each finished run's result files in DIR2 (no checkpoints: small enough to commit) "
                              "and restore from there the finished runs --out lacks, e.g. on another machine")
