@@ -183,6 +183,18 @@ def test_entropy_is_over_distinct_valid_actions(model):
     assert entropy[1].item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_a_step_of_one_field_kind_skips_unread_heads_and_changes_nothing(model):
+    """A one-row decode step is all-composite or all-primitive, so it skips the heads no row reads; teacher forcing
+    mixes both kinds in one call and computes every head: the tables must agree, invalid columns exactly NEG."""
+    for program in all_programs(model)[:14]:
+        stepped = torch.stack(_step_tables(model, program))
+        teacher = _step_distribution(model, program)
+        assert torch.equal(stepped <= VALID, teacher.log_probs() <= VALID)
+        assert torch.allclose(stepped, teacher.log_probs(), atol=1e-5, rtol=0)
+        assert (stepped[stepped <= VALID] == NEG).all()
+    assert teacher.primitive.any() and not teacher.primitive.all()  # the teacher-forced side really is mixed
+
+
 def _step_distribution(model, program) -> ActionDistribution:
     batch = collate([tensorize(WORDS, list(program), model.system, model.tables)])
     with torch.no_grad():

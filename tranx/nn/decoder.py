@@ -146,14 +146,22 @@ class Decoder(nn.Module):
         if not self.config.copy:
             copy_ok = torch.zeros_like(copy_ok)
         gate_ok = torch.stack([token_ok.any(-1), copy_ok.any(-1), reduce_ok], dim=-1) & primitive.unsqueeze(-1)
-        rule_logits = self.rule_head(att).masked_fill(~rule_mask, NEG)
-        gate_logits = self.gate_head(att).masked_fill(~gate_ok, NEG)
-        token_logits = self.token_head(att).masked_fill(~token_ok, NEG)
-        copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
-        copy_logits = copy_logits.masked_fill(~copy_ok, NEG)
-        return ActionDistribution(_masked_log_softmax(rule_logits, rule_mask), _masked_log_softmax(gate_logits, gate_ok),
-                                  _masked_log_softmax(token_logits, token_ok), _masked_log_softmax(copy_logits, copy_ok),
-                                  slot, primitive)
+        # A search step whose rows all expand composite fields (most steps), or all primitive ones, skips the heads
+        # no row reads: they would come out NEG throughout (an unread head carries no gradient either).
+        lead = field.shape
+        if primitive.all():
+            rule = att.new_full((*lead, rule_mask.size(-1)), NEG)
+        else:
+            rule = _masked_log_softmax(self.rule_head(att).masked_fill(~rule_mask, NEG), rule_mask)
+        if not primitive.any():
+            gate, token = att.new_full((*lead, 3), NEG), att.new_full((*lead, token_ok.size(-1)), NEG)
+            copy = att.new_full((*lead, copy_ok.size(-1)), NEG)
+        else:
+            gate = _masked_log_softmax(self.gate_head(att).masked_fill(~gate_ok, NEG), gate_ok)
+            token = _masked_log_softmax(self.token_head(att).masked_fill(~token_ok, NEG), token_ok)
+            copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
+            copy = _masked_log_softmax(copy_logits.masked_fill(~copy_ok, NEG), copy_ok)
+        return ActionDistribution(rule, gate, token, copy, slot, primitive)
 
 
 def _masked_log_softmax(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

@@ -100,6 +100,9 @@ class ActionDistribution:
     def _build_dense(self) -> torch.Tensor:
         lead = self.token.shape[:-1]
         merged = self.num_tokens + self.num_words
+        if not self.primitive.any():  # every row expands a composite field: the token columns are all invalid
+            dense = torch.cat([self.rule, self.rule.new_full((*lead, merged), NEG)], dim=-1)
+            return dense.masked_fill(dense <= VALID, NEG)
         generate = self.gate[..., GEN:GEN + 1] + self.token
         generate = torch.cat([generate, generate.new_full((*lead, self.num_words), NEG)], dim=-1)
         pointer = self.gate[..., COPY:COPY + 1] + self.copy
