@@ -117,6 +117,28 @@ def test_eval_samples_and_executes_on_codeinsight(run, tmp_path, capsys, monkeyp
     assert any(line.startswith("text scores: ") for line in lines)  # BLEU is still reported, not last
 
 
+def test_eval_runs_first_orders_the_beam_by_running_its_candidates(run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRANX_CACHE", str(tmp_path / "cache"))
+    out, result = tmp_path / "ci-runs.jsonl", tmp_path / "ci-runs.json"
+    code, lines, _ = _call(capsys, "eval", run, "--dataset", "codeinsight", "--split", "test", "--limit", 4,
+                           "--beam-size", 4, "--n-best", 2, "--runs-first", "--execute", "--workers", 2,
+                           "--out", out, "--result", result, *ONE)
+    assert code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    counts = json.loads(result.read_text())["runs_first"]
+    assert counts["problems"] == 4 and 0 <= counts["candidates_that_run"] <= counts["candidates"] <= 16
+    assert any(line.startswith(f"runs first: {counts['candidates_that_run']} of {counts['candidates']} candidates")
+               for line in lines)
+    for row in rows:  # the 2 kept of the 4 decoded: those that run first
+        assert len(row["predictions"]) == len(row["runs"]) <= 2 and row["runs"] == sorted(row["runs"], reverse=True)
+        assert row["prediction"] == row["predictions"][0]
+    assert "candidates that run on the tests' inputs first" in json.loads(result.read_text())["decoding"]
+    code, _, err = _call(capsys, "eval", run, "--dataset", "conala", "--split", "test", "--runs-first",
+                         "--out", tmp_path / "x.jsonl", *ONE)
+    assert code != 0
+    _one_line_error(err, "--runs-first needs unit tests", "not conala")
+
+
 def test_execute_needs_codeinsight(run, tmp_path, capsys):
     code, _, err = _call(capsys, "eval", run, "--dataset", "conala", "--split", "test", "--execute",
                          "--out", tmp_path / "x.jsonl", *ONE)

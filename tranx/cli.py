@@ -174,7 +174,12 @@ def _cmd_eval(args) -> int:
                          f"not {args.dataset}")
     if args.samples is not None and args.samples < 1:
         raise TranxError(f"--samples must be at least 1, got {args.samples}")
-    if args.execute:
+    if args.runs_first and not get_task(args.dataset).unit_tests:
+        raise TranxError(f"--runs-first needs unit tests: only --dataset {', '.join(_WITH_TESTS)} has them, "
+                         f"not {args.dataset}")
+    if args.runs_first and args.samples:
+        raise TranxError("--runs-first orders a beam's candidates: it does not go with --samples")
+    if args.execute or args.runs_first:
         check_execution_args(args.workers, args.timeout)
     if args.limit is not None and args.limit < 1:
         raise TranxError(f"--limit must be at least 1, got {args.limit}")
@@ -194,6 +199,7 @@ def _cmd_eval(args) -> int:
     # top-3 metrics (of shell tasks) need the 3 best; the top-1 is the same however many are kept
     n_best = args.n_best or (3 if get_task(args.dataset).shell_metrics else 1)
     beam_size = max(args.beam_size or translator.config.train.beam_size, n_best)
+    ran = None  # --runs-first's counts
     if args.samples:
         rows = predict_samples(translator, raw, num_samples=args.samples, top_k=args.top_k,
                                temperature=args.temperature, seed=1 if args.seed is None else args.seed)
@@ -201,10 +207,17 @@ def _cmd_eval(args) -> int:
     else:
         rerank = args.rerank or translator.config.train.rerank
         penalty = translator.config.train.length_penalty if args.length_penalty is None else args.length_penalty
-        rows = predict(translator, raw, beam_size=beam_size, n_best=n_best, rerank=rerank, length_penalty=penalty)
+        rows = predict(translator, raw, beam_size=beam_size, n_best=beam_size if args.runs_first else n_best,
+                       rerank=rerank, length_penalty=penalty)
         how = (f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
                + (f", length penalty {penalty:g}" if penalty != 1 else "")
                + (f", reranked by {rerank}" if rerank != "none" else ""))
+        if args.runs_first:
+            rows, ran = _runs_first(rows, args)
+            rows = [{**r, **{k: r[k][:n_best] for k in ("predictions", "scores", "runs") if k in r}} for r in rows]
+            how += ", candidates that run on the tests' inputs first"
+            print(f"runs first: {ran['candidates_that_run']} of {ran['candidates']} candidates of {ran['problems']} "
+                  f"problems run on their tests' inputs; the first candidate changed for {ran['first_changed']}")
     write_jsonl(args.out, rows)
     result = None
     if args.result:
@@ -213,6 +226,8 @@ def _cmd_eval(args) -> int:
         summary_file = run / "summary.json"
         payload = {"run": str(run), "dataset": args.dataset, "split": args.split, "decoding": how,
                    "train_summary": json.loads(summary_file.read_text()) if summary_file.is_file() else None}
+        if ran is not None:
+            payload["runs_first"] = ran
         result = {"path": args.result, "payload": payload,
                   "how": {"config": translator.config.to_json(),
                           "data_folders": {args.dataset: data_folder(args.dataset, args.data_root)}}}
@@ -225,6 +240,15 @@ def _cmd_eval(args) -> int:
                                    args.details, ids=[e.id for e in raw], result=result)
     return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result,
                             data_root=args.data_root)
+
+
+def _runs_first(rows: list[dict], args) -> tuple[list[dict], dict]:
+    from preprocess.tasks import get_harness
+    from tranx.evaluation.runs_first import runs_first
+    from tranx.execution.unit_tests import load_problems
+    decoded = {r["id"] for r in rows}
+    problems = [p for p in load_problems(args.dataset, args.split, args.data_root) if p.id in decoded]
+    return runs_first(rows, problems, get_harness(args.dataset), workers=args.workers, timeout=args.timeout)
 
 
 def _cmd_execute(args) -> int:
@@ -354,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--temperature", type=float, default=1.0, help="with --samples (default 1.0)")
     ev.add_argument("--execute", action="store_true",
                     help=f"run the predictions against the unit tests (see tranx execute; tasks: {', '.join(_WITH_TESTS)})")
+    ev.add_argument("--runs-first", action="store_true",
+                    help="tasks with unit tests: the beam's candidates that run on the tests' inputs (the tests' "
+                         "calls of the solution, their expected values never read) without an error go first "
+                         "(tranx/evaluation/runs_first.py)")
     _execution_args(ev)
     ev.set_defaults(func=_cmd_eval)
 
