@@ -390,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("predictions", metavar="PREDICTIONS.jsonl",
                     help='{"id": "test/17", "prediction": ...} or {"id": ..., "predictions": [n samples]} per line')
     ex.add_argument("--dataset", required=True, choices=_WITH_TESTS)
-    ex.add_argument("--split", required=True, choices=("train", "test"))
+    ex.add_argument("--split", required=True, choices=("train", "dev", "test"),
+                    help="dev: the training problems held out for model selection (ids train/N)")
     ex.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)
     _execution_args(ex)
     ex.set_defaults(func=_cmd_execute)
