@@ -8,6 +8,7 @@ one thread, one process at a time; skipped without the shared data.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import random
@@ -286,10 +287,14 @@ def test_records_restore_finished_runs_and_refuse_other_settings(tmp_path, monke
     records = tmp_path / "records"
     assert records_module.save_all(plan, records) == 2
     assert not (records / "runs" / "full-s1" / "best").exists()
-    assert (records / "runs" / "copy-s1" / "test.predictions.jsonl").read_text() == "{}\n"
+    kept = records / "runs" / "copy-s1" / "test.predictions.jsonl.gz"
+    assert gzip.decompress(kept.read_bytes()) == b"{}\n"
+    records_module.save_all(plan, records)  # saved again: the same bytes (gzip without a time stamp)
+    assert gzip.decompress(kept.read_bytes()) == b"{}\n" and kept.read_bytes() == gzip.compress(b"{}\n", mtime=0)
     # a fresh machine: the records make both runs done; the RL stage cannot start from a run without checkpoint
     fresh = make_plan(TINY, "copy,rl_standard", 1, tmp_path / "fresh", rl_config=RL_CONFIG)
     assert records_module.restore(fresh, records) == ["full-s1", "copy-s1"]
+    assert (fresh.runs()[1].folder / "test.predictions.jsonl").read_text() == "{}\n"  # unpacked
     assert records_module.restore(fresh, records) == []  # done now
     runner.check_plan_file(fresh)
     lines = []
@@ -388,7 +393,7 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path, capsys):
     assert time.time() - started < 60
     # on another machine: the records (no checkpoints) bring the finished runs back, and the same report
     assert sorted(p.name for p in (records / "runs" / "full-s1").iterdir()) == [
-        "ablation-steps.json", "summary.json", "test.json", "test.predictions.jsonl"]
+        "ablation-steps.json", "summary.json", "test.json", "test.predictions.jsonl.gz"]
     shutil.rmtree(out)
     assert runner.main(argv) == 0
     third = capsys.readouterr().out
