@@ -43,12 +43,15 @@ def test_candidates_that_run_go_first_in_the_beams_order():
                          "def test(x):\n    return x * 2\n"]},  # runs
         {"id": "test/1", "prediction": "def test(s):\n    return s.split()[0]\n", "scores": [-0.5],
          "predictions": ["def test(s):\n    return s.split()[0]\n"]},
-        {"id": "test/9", "prediction": "x", "predictions": ["x"], "scores": [-1.0]},  # no such problem: kept
+        {"id": "test/9", "prediction": "x", "predictions": ["x"], "scores": [-1.0]},
+        {"id": "test/8", "prediction": "y", "predictions": ["y"], "scores": [-1.0]},  # no such problem: kept
     ]
-    out, counts = runs_first(rows, [DOUBLE, WORDS], HARNESS, workers=2, timeout=5)
+    broken = Problem("test/9", "broken tests", "", ("assert test(1 ==",), ())
+    out, counts = runs_first(rows, [DOUBLE, WORDS, broken], HARNESS, workers=2, timeout=5)
     assert out[0]["predictions"] == [rows[0]["predictions"][i] for i in (1, 3, 0, 2)]
     assert out[0]["prediction"] == rows[0]["predictions"][1] and out[0]["scores"] == [-2.0, -4.0, -1.0, -3.0]
     assert out[0]["runs"] == [True, True, False, False]
     assert out[1]["predictions"] == rows[1]["predictions"] and out[1]["runs"] == [True]
-    assert out[2] == rows[2]
-    assert counts == {"problems": 2, "candidates": 5, "candidates_that_run": 3, "first_changed": 1}
+    assert out[2] == rows[2] and out[3] == rows[3]  # test/9's test file does not parse: kept, and counted
+    assert counts == {"problems": 2, "candidates": 5, "candidates_that_run": 3, "first_changed": 1,
+                      "tests_unreadable": 1}

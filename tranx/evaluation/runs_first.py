@@ -73,9 +73,15 @@ def runs_first(rows: Sequence[dict], problems: Sequence, harness, *, workers: in
                timeout: float | None = None, progress: bool | None = None) -> tuple[list[dict], dict]:
     """Rows of a predictions file (`predictions`: the beam's candidates in order) with the candidates that run on
     their problem's test inputs moved first; and counts: problems, candidates run, candidates that ran, rows whose
-    first candidate changed. Rows without a problem (or without candidates) are kept as they are."""
+    first candidate changed, problems left in the beam's order because a test file does not parse. Rows without a
+    problem (or without candidates) are kept as they are."""
     from tranx.execution.unit_tests import execute
-    smoke = {p.id: replace(p, tests=tuple(inputs_only(t) for t in p.tests)) for p in problems}
+    smoke, unreadable = {}, 0
+    for p in problems:
+        try:
+            smoke[p.id] = replace(p, tests=tuple(inputs_only(t) for t in p.tests))
+        except TranxError:  # its real tests cannot run either (the reference check excludes it): keep the order
+            unreadable += 1
     candidates = {r["id"]: r["predictions"] for r in rows if r["id"] in smoke and r.get("predictions")}
     results = {r.id: r for r in execute([smoke[i] for i in candidates], candidates, harness, workers=workers,
                                         timeout=timeout, progress=progress)}
@@ -94,4 +100,4 @@ def runs_first(rows: Sequence[dict], problems: Sequence, harness, *, workers: in
                     "predictions": [row["predictions"][i] for i in order], "scores": [scores[i] for i in order],
                     "runs": [runs[i] for i in order]})
     return out, {"problems": len(results), "candidates": sum(len(c) for c in candidates.values()),
-                 "candidates_that_run": ran, "first_changed": changed}
+                 "candidates_that_run": ran, "first_changed": changed, "tests_unreadable": unreadable}
