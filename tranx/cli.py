@@ -7,10 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from preprocess.tasks import TASKS, get_task
+from preprocess.tasks import TASKS
 
 from tranx.config import RERANKERS
 from tranx.errors import TranxError
+from tranx.eval_command import WITH_TESTS
 from tranx.evaluation.reports import check_execution_args, execute_and_report, require_file, score_and_report
 
 
@@ -34,7 +35,6 @@ def _dataset(name: str) -> str:
     if name in TASKS or is_task_file(name):
         return name
     raise argparse.ArgumentTypeError(f"{name!r} is neither a data set ({', '.join(_DATASETS)}) nor a task file (.json)")
-_WITH_TESTS = tuple(name for name, task in TASKS.items() if task.unit_tests)
 _DATA_ROOT_HELP = ("folder holding one folder per data set (default: $TRANX_DATA_ROOT, "
                    "else ../shared/data beside the checkout, else data/raw)")
 
@@ -166,89 +166,8 @@ def _ordering_args(parser) -> None:
 
 
 def _cmd_eval(args) -> int:
-    from tranx.data.pipeline import DEV_SEED, split_examples
-    from tranx.evaluation.evaluate import predict, predict_samples
-    from tranx.io import write_jsonl
-    if args.execute and not get_task(args.dataset).unit_tests:
-        raise TranxError(f"--execute needs unit tests: only --dataset {', '.join(_WITH_TESTS)} has them, "
-                         f"not {args.dataset}")
-    if args.samples is not None and args.samples < 1:
-        raise TranxError(f"--samples must be at least 1, got {args.samples}")
-    if args.runs_first and not get_task(args.dataset).unit_tests:
-        raise TranxError(f"--runs-first needs unit tests: only --dataset {', '.join(_WITH_TESTS)} has them, "
-                         f"not {args.dataset}")
-    if args.runs_first and args.samples:
-        raise TranxError("--runs-first orders a beam's candidates: it does not go with --samples")
-    if args.execute or args.runs_first:
-        check_execution_args(args.workers, args.timeout)
-    if args.limit is not None and args.limit < 1:
-        raise TranxError(f"--limit must be at least 1, got {args.limit}")
-    if args.beam_size is not None and args.beam_size < 1:
-        raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
-    if args.n_best is not None and args.n_best < 1:
-        raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
-    if args.length_penalty is not None and not args.length_penalty >= 0:
-        raise TranxError(f"--length-penalty must be at least 0, got {args.length_penalty}")
-    if Path(args.out).is_dir():  # before decoding, not after
-        raise TranxError(f"--out {args.out} is a folder; give the predictions file to write")
-    translator = _load_translator(args.run, args.threads)
-    raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
-                         splits=[args.split])[args.split]
-    if args.limit is not None:
-        raw = raw[:args.limit]  # scored against these references only
-    # top-3 metrics (of shell tasks) need the 3 best; the top-1 is the same however many are kept
-    n_best = args.n_best or (3 if get_task(args.dataset).shell_metrics else 1)
-    beam_size = max(args.beam_size or translator.config.train.beam_size, n_best)
-    ran = None  # --runs-first's counts
-    if args.samples:
-        rows = predict_samples(translator, raw, num_samples=args.samples, top_k=args.top_k,
-                               temperature=args.temperature, seed=1 if args.seed is None else args.seed)
-        how = f"{args.samples} samples each, top-k {args.top_k}, temperature {args.temperature:g}"
-    else:
-        rerank = args.rerank or translator.config.train.rerank
-        penalty = translator.config.train.length_penalty if args.length_penalty is None else args.length_penalty
-        rows = predict(translator, raw, beam_size=beam_size, n_best=beam_size if args.runs_first else n_best,
-                       rerank=rerank, length_penalty=penalty)
-        how = (f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
-               + (f", length penalty {penalty:g}" if penalty != 1 else "")
-               + (f", reranked by {rerank}" if rerank != "none" else ""))
-        if args.runs_first:
-            rows, ran = _runs_first(rows, args)
-            rows = [{**r, **{k: r[k][:n_best] for k in ("predictions", "scores", "runs") if k in r}} for r in rows]
-            how += ", candidates that run on the tests' inputs first"
-            print(f"runs first: {ran['candidates_that_run']} of {ran['candidates']} candidates of {ran['problems']} "
-                  f"problems run on their tests' inputs; the first candidate changed for {ran['first_changed']}")
-    write_jsonl(args.out, rows)
-    result = None
-    if args.result:
-        from preprocess.datasets import data_folder
-        run = Path(args.run)
-        summary_file = run / "summary.json"
-        payload = {"run": str(run), "dataset": args.dataset, "split": args.split, "decoding": how,
-                   "train_summary": json.loads(summary_file.read_text()) if summary_file.is_file() else None}
-        if ran is not None:
-            payload["runs_first"] = ran
-        result = {"path": args.result, "payload": payload,
-                  "how": {"config": translator.config.to_json(),
-                          "data_folders": {args.dataset: data_folder(args.dataset, args.data_root)}}}
-    failed = sum(1 for r in rows if "error" in r)
-    print(f"{len(rows)} predictions written to {args.out} ({how}"
-          + (f"; {failed} without a candidate, scored as misses)" if failed else ")"))
-    if args.execute:
-        score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True, data_root=args.data_root)
-        return execute_and_report(args.out, args.dataset, args.split, args.data_root, args.workers, args.timeout,
-                                   args.details, ids=[e.id for e in raw], result=result)
-    return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result,
-                            data_root=args.data_root)
-
-
-def _runs_first(rows: list[dict], args) -> tuple[list[dict], dict]:
-    from preprocess.tasks import get_harness
-    from tranx.evaluation.runs_first import runs_first
-    from tranx.execution.unit_tests import load_problems
-    decoded = {r["id"] for r in rows}
-    problems = [p for p in load_problems(args.dataset, args.split, args.data_root) if p.id in decoded]
-    return runs_first(rows, problems, get_harness(args.dataset), workers=args.workers, timeout=args.timeout)
+    from tranx.eval_command import eval_command
+    return eval_command(args, _load_translator)
 
 
 def _cmd_execute(args) -> int:
@@ -377,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "per step (default 50)")
     ev.add_argument("--temperature", type=float, default=1.0, help="with --samples (default 1.0)")
     ev.add_argument("--execute", action="store_true",
-                    help=f"run the predictions against the unit tests (see tranx execute; tasks: {', '.join(_WITH_TESTS)})")
+                    help=f"run the predictions against the unit tests (see tranx execute; tasks: {', '.join(WITH_TESTS)})")
     ev.add_argument("--runs-first", action="store_true",
                     help="tasks with unit tests: the beam's candidates that run on the tests' inputs (the tests' "
                          "calls of the solution, their expected values never read) without an error go first "
@@ -389,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "execute", help="run a predictions file against a data set's unit tests in the sandbox; pass@k")
     ex.add_argument("predictions", metavar="PREDICTIONS.jsonl",
                     help='{"id": "test/17", "prediction": ...} or {"id": ..., "predictions": [n samples]} per line')
-    ex.add_argument("--dataset", required=True, choices=_WITH_TESTS)
+    ex.add_argument("--dataset", required=True, choices=WITH_TESTS)
     ex.add_argument("--split", required=True, choices=("train", "dev", "test"),
                     help="dev: the training problems held out for model selection (ids train/N)")
     ex.add_argument("--data-root", default=None, help=_DATA_ROOT_HELP)

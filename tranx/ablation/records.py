@@ -21,7 +21,7 @@ from tranx.errors import TranxError
 from tranx.io import atomic_write_text
 
 # What the report reads of a finished run (test.execution.jsonl only for a task with unit tests). The JSON Lines
-# files are kept gzipped (a Django run's predictions are 400 KB, 60 KB gzipped), the rest as they are.
+# files are kept gzipped (a Django run's predictions: 390 KB, 54 KB gzipped), the rest as they are.
 RECORD_FILES = ("summary.json", "test.json", "test.predictions.jsonl", "test.execution.jsonl", "ablation-steps.json")
 
 
