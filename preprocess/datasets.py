@@ -199,6 +199,10 @@ def _codeinsight(folder: Path, split: str) -> list[RawExample]:
                 continue
             r = json.loads(line)
             meta = {k: v for k, v in r.items() if k not in ("split", "uid", "code")}
+            # the signature the tests call, given with the intent (what a snippet is wrapped in: tranx execute --snippets)
+            headers = [line.strip() for line in r.get("prompt", "").splitlines() if line.lstrip().startswith("def ")]
+            if headers:
+                meta["function_header"] = headers[-1]
             out.append(RawExample(r["uid"], "codeinsight", split, r["nl"].strip(), r["code"], meta))
     return out
 

@@ -274,3 +274,13 @@ def test_an_always_equal_object_past_the_screen_is_stopped_at_run_time(code):
 def test_the_screen_refuses_patching_what_the_tests_compare_with(code, reason):
     from tranx.execution.screen import screen
     assert screen(code) == reason
+
+
+def test_snippets_run_as_the_body_of_the_function_the_tests_call():
+    add = Problem(ADD.id, ADD.intent, ADD.reference, ADD.tests, ADD.labels, header="def test(lst0):")
+    snippets = {add.id: ["[x + 1 for x in lst0]", "[x for x in lst0]", ADD.reference, "lst0 +"]}
+    plain = execute([add], snippets, HARNESS, workers=1, timeout=5)[0]
+    assert plain.outcomes == ["runtime_error", "runtime_error", "pass", "does_not_parse"]  # no `test` defined
+    wrapped = execute([add], snippets, HARNESS, workers=1, timeout=5, snippets=True)[0]
+    assert wrapped.outcomes == ["pass", "tests_fail", "pass", "does_not_parse"]
+    assert execute([ADD], snippets, HARNESS, workers=1, timeout=5, snippets=True)[0].outcomes == plain.outcomes

@@ -75,6 +75,7 @@ def test_codeinsight_test0():
     assert x.code == "def test(lst0):\n    return [x+1 for x in lst0]\n"
     assert x.meta["lib"] == ["NoImport"] and x.meta["labels"] == ["list", "loop", "math"]
     assert x.meta["prompt"].startswith(x.meta["nl"]) and len(x.meta["unit_tests"]) == 3
+    assert x.meta["function_header"] == "def test(lst0):"  # the prompt's signature, for tranx execute --snippets
 
 
 def test_raw_example_is_hashable_and_meta_not_compared():

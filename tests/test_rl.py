@@ -172,6 +172,19 @@ def test_unit_test_reward_runs_each_distinct_program_once():
     assert reward.executed == 2  # cached by (problem, code)
 
 
+def test_with_snippets_a_sample_without_a_function_is_run_in_the_problems_function():
+    skip_without_data("codeinsight")
+    from tranx.execution.unit_tests import Problem
+    from tranx.rl.rewards import build_reward
+    problem = Problem("toy", "add one", "def test(x):\n    return x + 1", ("assert test(1) == 2",), (), "def test(x):")
+    task = get_task("codeinsight")
+    as_written, wrapped = build_reward("unit_tests", task), build_reward("unit_tests", task, snippets=True)
+    assert [s.outcome for s in as_written([problem], [["x + 1", "x - 1"]])[0]] == ["runtime_error"] * 2
+    assert [s.reward for s in wrapped([problem], [["x + 1", "x - 1"]])[0]] == [1.0, -0.3]
+    with pytest.raises(TranxError, match="snippets wrap samples for unit tests; reward 'bleu' runs none"):
+        build_reward("bleu", get_task("conala"), snippets=True)
+
+
 # --- the loss and a toy RL run ---------------------------------------------------------------------------------------
 def test_config_rejects_bad_values_and_unknown_keys(tmp_path):
     with pytest.raises(TranxError, match="rl.kl 'big' is not one of"):

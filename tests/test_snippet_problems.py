@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tranx.errors import TranxError
-from tranx.execution.snippet_functions import as_function
+from tranx.execution.snippet_functions import as_function, function_header, into_header
 from tranx.execution.snippet_problems import (SNIPPET_HARNESS, as_problems, load_snippet_problems,
                                               wrap_candidates)
 
@@ -73,3 +73,22 @@ def test_candidates_run_in_the_sandbox_as_the_tests_function(tmp_path):
                   "e/2": ["xs.sort()", "sorted(xs)"]}
     results = execute(problems, wrap_candidates(snippets, candidates), SNIPPET_HARNESS, workers=1)
     assert [r.outcomes for r in results] == [["pass", "tests_fail", "does_not_parse", "pass"], ["pass", "tests_fail"]]  # sorted() leaves xs as it was
+
+
+def test_a_snippet_becomes_the_body_of_the_problems_function():
+    assert into_header("[x + 1 for x in lst0]", "def test(lst0):") == "def test(lst0):\n    return [x + 1 for x in lst0]"
+    assert into_header("lst0.sort()\nlst0", "def test(lst0, key=None):") == (
+        "def test(lst0, key=None):\n    lst0.sort()\n    return lst0")
+    # a header that carries the reference's body on its line (one CodeInsight prompt does): the body is dropped
+    assert into_header("df0[col0]", "def test(df0, col0):    return df0.assign()") == "def test(df0, col0):\n    return df0[col0]"
+    assert into_header("x = 1", "def test(a):") == "def test(a):\n    x = 1"
+
+
+def test_code_that_defines_a_function_or_does_not_parse_is_left_as_it_is():
+    whole = "def test(a):\n    return a + 1"
+    assert into_header(whole, "def test(x):") == whole
+    assert into_header("import os\ndef helper(a):\n    return a\nhelper(1)", "def test(x):").startswith("import os")
+    assert into_header("f(", "def test(x):") == "f("
+    assert into_header("", "def test(x):") == ""
+    assert into_header("x", "test(x)") == "x"  # not a def line: nothing to wrap in
+    assert function_header("class A:") is None and function_header("def f(a, *b):").args.vararg.arg == "b"

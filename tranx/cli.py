@@ -174,7 +174,7 @@ def _cmd_execute(args) -> int:
     check_execution_args(args.workers, args.timeout)
     require_file(args.predictions)
     return execute_and_report(args.predictions, args.dataset, args.split, args.data_root, args.workers, args.timeout,
-                               args.details)
+                               args.details, snippets=args.snippets)
 
 
 def _cmd_translate(args) -> int:
@@ -201,6 +201,9 @@ def _execution_args(parser) -> None:
                         "set's harness, as its authors ran it)")
     parser.add_argument("--details", default=None, metavar="RESULTS.jsonl",
                         help="also write each problem's outcomes, verdicts and errors here")
+    parser.add_argument("--snippets", action="store_true",
+                        help="a candidate that defines no function (what a snippet model writes) runs as the "
+                             "body of the function the problem's tests call, with the signature the problem gives")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -348,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--out", default=None, metavar="REPORT.json", help="write the full report (every problem)")
     cr.add_argument("--threads", type=int, default=None, help="torch threads (default: the free cores)")
     cr.add_argument("--workers", type=int, default=1, help="sandbox workers for unit tests (default 1)")
+    cr.add_argument("--snippets", action="store_true", help="a program that defines no function runs as the body "
+                    "of the function the problem's tests call (as tranx execute --snippets)")
     cr.set_defaults(func=_cmd_critical)
 
     from tranx.ablation.runner import USAGE as ABLATE_USAGE, add_arguments as add_ablate_arguments

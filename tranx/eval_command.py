@@ -86,7 +86,7 @@ def eval_command(args, load_translator) -> int:
     if args.execute:
         score_and_report(args.out, raw, args.dataset, args.split, args.report, quiet=True, data_root=args.data_root)
         return execute_and_report(args.out, args.dataset, args.split, args.data_root, args.workers, args.timeout,
-                                   args.details, ids=[e.id for e in raw], result=result)
+                                   args.details, ids=[e.id for e in raw], result=result, snippets=args.snippets)
     return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result,
                             data_root=args.data_root)
 
@@ -97,4 +97,5 @@ def _runs_first(rows: list[dict], args) -> tuple[list[dict], dict]:
     from tranx.execution.unit_tests import load_problems
     decoded = {r["id"] for r in rows}
     problems = [p for p in load_problems(args.dataset, args.split, args.data_root) if p.id in decoded]
-    return runs_first(rows, problems, get_harness(args.dataset), workers=args.workers, timeout=args.timeout)
+    return runs_first(rows, problems, get_harness(args.dataset), workers=args.workers, timeout=args.timeout,
+                      snippets=args.snippets)

@@ -117,7 +117,7 @@ def _shell_scores(predictions, raw: list, dataset: str) -> dict:
 
 
 def execute_and_report(predictions, dataset: str, split: str, data_root, workers, timeout, details=None, ids=None,
-                       result: dict | None = None) -> int:
+                       result: dict | None = None, snippets: bool = False) -> int:
     """Run a predictions file's candidates against the unit tests of `dataset` (a task with unit tests); print what was skipped and, as the last
     line, the JSON summary (pass@k, passed, total, excluded, outcome counts, per label)."""
     from tranx.execution.unit_tests import execute, load_problems, reference_failures, summarize
@@ -140,14 +140,15 @@ def execute_and_report(predictions, dataset: str, split: str, data_root, workers
     missing = [p.id for p in kept if p.id not in read.candidates]
     if missing:
         print(f"missing: {len(missing)} problems have no prediction (scored as failures): {_some(missing, str)}")
-    results = execute(kept, read.candidates, harness, workers=workers, timeout=timeout)
+    results = execute(kept, read.candidates, harness, workers=workers, timeout=timeout, snippets=snippets)
     if details:
         write_jsonl(details, [{"id": r.id, "outcomes": r.outcomes, "tests_passed": r.tests_passed,
                                "verdicts": r.verdicts, "errors": r.errors}
                               for r in results])
     summary = {"dataset": dataset, "split": split, **summarize(problems, results, excluded),
                "unknown": len(read.unknown_ids), "duplicates": len(read.duplicate_ids),
-               "malformed": len(read.malformed_lines), "predictions": str(predictions)}
+               "malformed": len(read.malformed_lines), "predictions": str(predictions),
+               **({"snippets": True} if snippets else {})}
     _write_result(result, summary, "execution")
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -70,7 +70,8 @@ def inputs_only(test_file: str) -> str:
 
 
 def runs_first(rows: Sequence[dict], problems: Sequence, harness, *, workers: int | None = None,
-               timeout: float | None = None, progress: bool | None = None) -> tuple[list[dict], dict]:
+               timeout: float | None = None, progress: bool | None = None,
+               snippets: bool = False) -> tuple[list[dict], dict]:
     """Rows of a predictions file (`predictions`: the beam's candidates in order) with the candidates that run on
     their problem's test inputs moved first; and counts: problems, candidates run, candidates that ran, rows whose
     first candidate changed, problems left in the beam's order because a test file does not parse. Rows without a
@@ -84,7 +85,7 @@ def runs_first(rows: Sequence[dict], problems: Sequence, harness, *, workers: in
             unreadable += 1
     candidates = {r["id"]: r["predictions"] for r in rows if r["id"] in smoke and r.get("predictions")}
     results = {r.id: r for r in execute([smoke[i] for i in candidates], candidates, harness, workers=workers,
-                                        timeout=timeout, progress=progress)}
+                                        timeout=timeout, progress=progress, snippets=snippets)}
     out, ran, changed = [], 0, 0
     for row in rows:
         result = results.get(row["id"])

@@ -39,8 +39,9 @@ from tranx.io import write_json
 from tranx.execution.guard import guard_assertions
 from tranx.execution.sandbox import Limits, Program, SandboxPool
 from tranx.execution.screen import screen
+from tranx.execution.snippet_functions import into_header
 
-__all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "ProblemResult", "execute", "load_problems", "outcome_of",
+__all__ = ["CODERL_CLASSES", "OUTCOMES", "Problem", "coderl_class", "problem_of", "ProblemResult", "execute", "load_problems", "outcome_of",
            "pass_at_k", "reference_failures", "summarize"]
 
 OUTCOMES = ("pass", "tests_fail", "runtime_error", "timeout", "memory", "does_not_parse", "rejected")
@@ -55,6 +56,13 @@ class Problem:
     reference: str
     tests: tuple[str, ...]
     labels: tuple[str, ...]
+    header: str | None = None  # the ``def`` line the tests call, when the problem gives one (``--snippets``)
+
+
+def problem_of(example) -> Problem:
+    """The problem of a data-set example whose meta holds its unit tests (and perhaps the function header)."""
+    return Problem(example.id, example.intent, example.code, tuple(example.meta.get("unit_tests") or ()),
+                   tuple(example.meta.get("labels") or ()), example.meta.get("function_header"))
 
 
 @dataclass
@@ -83,8 +91,7 @@ def load_problems(task: str, split: str, data_root: str | os.PathLike | None = N
         raise TranxError(f"{task} has the splits train, dev and test, not {split!r}")
     examples = (split_examples(task, data_root, splits=["dev"])["dev"] if split == "dev"
                 else load_examples(task, split, data_root))
-    return [Problem(e.id, e.intent, e.code, tuple(e.meta["unit_tests"]), tuple(e.meta.get("labels") or ()))
-            for e in examples]
+    return [problem_of(e) for e in examples]
 
 
 _OUTCOME_OF = {"passed": "pass", "failed": "tests_fail", "syntax_error": "does_not_parse", "timeout": "timeout",
@@ -123,8 +130,11 @@ def _program(harness: TestHarness, problem: Problem, code: str) -> Program:
 
 def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]], harness: TestHarness, *,
             workers: int | None = None, timeout: float | None = None, memory_mb: int = 4096,
-            progress: bool | None = None) -> list[ProblemResult]:
+            progress: bool | None = None, snippets: bool = False) -> list[ProblemResult]:
     """Run every candidate of every problem under the harness; problems without predictions are skipped.
+
+    ``snippets``: a candidate that defines no function (an expression or statements, as a CoNaLa-style model
+    writes) runs as the body of the problem's ``header`` function (tranx.execution.snippet_functions.into_header).
 
     ``timeout`` is per test file (default: the harness's); a candidate's wall-clock limit is that times its number
     of test files, plus a second."""
@@ -138,6 +148,8 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
     for problem in todo:
         result, first = results[problem.id], {}
         for code in predictions[problem.id]:
+            if snippets and problem.header:
+                code = into_header(code, problem.header)
             index = len(result.outcomes)
             result.outcomes.append("does_not_parse")
             result.verdicts.append("")

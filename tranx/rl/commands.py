@@ -80,7 +80,7 @@ def critical(args) -> int:
     reward_name = "unit_tests" if task.unit_tests else "exact_match"
     report = {"run": str(args.run), "dataset": task.name, "split": args.split, "reward": reward_name,
               "excluded": len(excluded),
-              **analyse(translator, problems, build_reward(reward_name, task, workers=args.workers),
+              **analyse(translator, problems, build_reward(reward_name, task, workers=args.workers, snippets=args.snippets),
                         max_branches=args.max_branches, alternatives=args.alternatives, certainty=args.certainty,
                         threshold=args.threshold)}
     if args.out is not None:  # with its provenance: a report can be a result file under bench/results/

@@ -28,6 +28,9 @@ class RLConfig:
     # all: every usable training problem; unseen: only those the supervised run did not train on (past its
     # train.train_limit): RL on new problems with tests and no gold program, as a user would run it
     problems: str = "all"
+    # a sample that defines no function runs as the body of the function the problem's tests call (its signature
+    # is given with the problem): RL of a snippet model (CoNaLa's) on a task of functions
+    snippets: bool = False
     kl: str = "prioritized"  # none, standard (weight 1 on every step), prioritized (weight J^beta)
     kl_estimator: str = "exact"  # exact: over every valid action of the step; k2: on the sampled action
     certainty: str = "entropy"  # J = 1 - H(ref)/log(n_valid), or max_prob: (p_max - 1/n) / (1 - 1/n)

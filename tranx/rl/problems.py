@@ -13,7 +13,7 @@ from preprocess.splits import split_examples
 from preprocess.tasks import Task, get_harness
 
 from tranx.errors import TranxError
-from tranx.execution.unit_tests import Problem, reference_failures
+from tranx.execution.unit_tests import Problem, problem_of, reference_failures
 
 
 def load_rl_problems(task: Task, split: str, data_root: str | os.PathLike | None = None, *,
@@ -25,8 +25,7 @@ def load_rl_problems(task: Task, split: str, data_root: str | os.PathLike | None
         examples = split_examples(task.name, data_root, splits=[split])[split]
     except ValueError as exc:
         raise TranxError(str(exc)) from None
-    problems = [Problem(e.id, e.intent, e.code, tuple(e.meta.get("unit_tests") or ()),
-                        tuple(e.meta.get("labels") or ())) for e in examples]
+    problems = [problem_of(e) for e in examples]
     if not task.unit_tests:
         return problems, {}
     failures = reference_failures(problems, get_harness(task.name), workers=workers, progress=False)

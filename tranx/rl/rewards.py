@@ -35,11 +35,11 @@ class Scored:
 
 
 class UnitTestReward:
-    def __init__(self, task: Task, *, scheme: str = "unit_tests", workers: int = 1):
+    def __init__(self, task: Task, *, scheme: str = "unit_tests", workers: int = 1, snippets: bool = False):
         if scheme not in ("unit_tests", "pass_ratio"):
             raise TranxError(f"unit-test reward scheme {scheme!r} is not unit_tests or pass_ratio")
         self.harness = get_harness(task.name)
-        self.scheme, self.workers = scheme, workers
+        self.scheme, self.workers, self.snippets = scheme, workers, snippets
         self.cache: dict[tuple[str, str], tuple[str, int]] = {}  # (problem id, code) -> (outcome, tests passed)
         self.executed = 0  # programs run in the sandbox (cache misses): the cost of the reward
 
@@ -53,7 +53,8 @@ class UnitTestReward:
         if todo:
             runnable = [p for p in problems if p.id in todo]
             unique = {p.id: p for p in runnable}
-            for result in execute(list(unique.values()), todo, self.harness, workers=self.workers, progress=False):
+            for result in execute(list(unique.values()), todo, self.harness, workers=self.workers, progress=False,
+                                  snippets=self.snippets):
                 for code, outcome, passed in zip(todo[result.id], result.outcomes, result.tests_passed):
                     self.cache[(result.id, code)] = (outcome, passed)
                     self.executed += outcome not in ("does_not_parse", "rejected")
@@ -102,12 +103,16 @@ class BleuReward(_PerCandidate):
         return Scored(sentence_bleu(tokens, reference) / 100.0, "match" if hit else "no_match", hit)
 
 
-def build_reward(name: str, task: Task, *, workers: int = 1):
+def build_reward(name: str, task: Task, *, workers: int = 1, snippets: bool = False):
+    """`snippets`: unit-test rewards run a sample that defines no function as the body of the problem's function
+    (a CoNaLa-style model on a task whose tests call a function)."""
     if name in ("unit_tests", "pass_ratio"):
         if not task.unit_tests:
             raise TranxError(f"reward {name!r} needs a task with unit tests; {task.name!r} has none "
                              "(use exact_match or bleu)")
-        return UnitTestReward(task, scheme=name, workers=workers)
+        return UnitTestReward(task, scheme=name, workers=workers, snippets=snippets)
+    if snippets:
+        raise TranxError(f"snippets wrap samples for unit tests; reward {name!r} runs none")
     if name == "exact_match":
         return ExactMatchReward(task)
     if name == "bleu":

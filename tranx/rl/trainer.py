@@ -68,7 +68,7 @@ class RLTrainer:
         self.policy.eval()  # no dropout when sampling or scoring
         self.reference.eval()
         self.task = get_task(c.dataset) if c.dataset else self.translator.task
-        self.reward = build_reward(c.reward, self.task, workers=c.workers)
+        self.reward = build_reward(c.reward, self.task, workers=c.workers, snippets=c.snippets)
         self.train_problems, excluded = load_rl_problems(self.task, "train", c.data_root, workers=c.workers)
         if c.problems == "unseen":
             self.train_problems = self._unseen(self.train_problems)
