@@ -84,6 +84,8 @@ def main() -> None:
     if args.test:
         config = json.loads((ROOT / args.config).read_text())["rl"]
         dataset = args.dataset or config.get("dataset") or "codeinsight"
+        # a snippet model's programs are run as the problem's function, in RL and on test alike
+        snippets = ["--snippets"] if (config.get("snippets") or "rl.snippets=true" in args.overrides) else []
         chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]).relative_to(ROOT) for arm in args.arms}
         for arm, run in [("base", Path(args.base)), *chosen.items()]:
             if arm != "base" and json.loads((ROOT / run / "summary.json").read_text())["best_step"] == 0:
@@ -93,7 +95,8 @@ def main() -> None:
             decoded = json.loads((ROOT / result).read_text())["run"] if (ROOT / result).is_file() else None
             if decoded is None or Path(decoded).resolve() != (ROOT / run).resolve():  # none yet, or another seed's
                 # greedy with unit tests (pass@1), else the run's own beam, as the supervised numbers were decoded
-                how = ["--beam-size", "1", "--execute", "--workers", str(args.workers)] if dataset == "codeinsight" else []
+                how = (["--beam-size", "1", "--execute", "--workers", str(args.workers), *snippets]
+                       if dataset == "codeinsight" else [])
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", *how,
                                 "--out", f"{stem}.predictions.jsonl", "--result", str(result), "--threads", "1"],
                                check=True, cwd=ROOT)
@@ -103,7 +106,7 @@ def main() -> None:
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", "--samples",
                                 str(args.samples), "--temperature", "0.6", "--out", f"{stem}-samples.predictions.jsonl",
                                 "--result", str(sampled), "--threads", "1", "--execute", "--workers",
-                                str(args.workers)], check=True, cwd=ROOT)
+                                str(args.workers), *snippets], check=True, cwd=ROOT)
             if (ROOT / sampled).is_file():
                 tests += ["--test", f"{arm}-samples={sampled}"]
     subprocess.run([sys.executable, "bench/rl_report.py", "--name", args.name,
