@@ -82,10 +82,12 @@ def main() -> None:
     run_all(todo, args.jobs)
     tests = []
     if args.test:
-        config = json.loads((ROOT / args.config).read_text())["rl"]
-        dataset = args.dataset or config.get("dataset") or "codeinsight"
+        # the settings the runs were made with (config file and overrides, as `tranx rl` parsed them)
+        used = json.loads((next(iter(runs.values())) / "rl.json").read_text())["rl"]
+        dataset = (args.dataset or used["dataset"]
+                   or json.loads((ROOT / args.base / "config.json").read_text())["train"]["dataset"])
         # a snippet model's programs are run as the problem's function, in RL and on test alike
-        snippets = ["--snippets"] if (config.get("snippets") or "rl.snippets=true" in args.overrides) else []
+        snippets = ["--snippets"] if used["snippets"] else []
         chosen = {arm: chosen_seed([runs[(arm, s)] for s in args.seeds]).relative_to(ROOT) for arm in args.arms}
         for arm, run in [("base", Path(args.base)), *chosen.items()]:
             if arm != "base" and json.loads((ROOT / run / "summary.json").read_text())["best_step"] == 0:
