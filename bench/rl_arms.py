@@ -5,8 +5,9 @@ comparison table (bench/rl_report.py). Resumable: a finished run (summary.json) 
         [--arms none standard prioritized ce_anchor] [--jobs 2] [--test] [--samples 10] [rl.KEY=VALUE ...]
 
 Runs go to runs/rl/NAME/ARM-sSEED; each arm's chosen seed is evaluated on test greedily (`tranx eval --beam-size 1
---execute` for a task with unit tests), its predictions and result written to bench/results/rl-ARM-NAME-test.*;
-with --samples N also N samples at temperature 0.6 for pass@k.
+--execute` for a task with unit tests), its predictions, result and each problem's outcome (.details.jsonl: the
+paired test between arms) written to bench/results/rl-ARM-NAME-test.*; with --samples N also N samples at
+temperature 0.6 for pass@k.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def chosen_seed(runs: list[Path]) -> Path:
     return max(runs, key=lambda r: (best(r), -runs.index(r)))
 
 
+def decoded_from(result: dict | None, run: Path) -> bool:
+    """Whether a test result was decoded from `run` as it is now: not from another seed's run, nor from an earlier
+    run trained into the same folder (its training summary then differs)."""
+    if result is None or Path(result["run"]).resolve() != run.resolve():
+        return False
+    summary = run / "summary.json"
+    return not summary.is_file() or json.loads(summary.read_text()) == result["train_summary"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base")
@@ -94,15 +104,23 @@ def main() -> None:
                 continue  # no step beat the base on dev: its best/ is the base, whose test result is already there
             stem = Path("bench") / "results" / f"rl-{arm}-{args.name}-test"  # relative: recorded in the result
             result = Path(f"{stem}.json")
-            decoded = json.loads((ROOT / result).read_text())["run"] if (ROOT / result).is_file() else None
-            if decoded is None or Path(decoded).resolve() != (ROOT / run).resolve():  # none yet, or another seed's
+            earlier = json.loads((ROOT / result).read_text()) if (ROOT / result).is_file() else None
+            details = Path(f"{stem}.details.jsonl")  # each problem's outcome: the paired test between arms
+            executes = dataset == "codeinsight"
+            if not decoded_from(earlier, ROOT / run):
                 # greedy with unit tests (pass@1), else the run's own beam, as the supervised numbers were decoded
-                how = (["--beam-size", "1", "--execute", "--workers", str(args.workers), *snippets]
-                       if dataset == "codeinsight" else [])
+                how = (["--beam-size", "1", "--execute", "--workers", str(args.workers), *snippets,
+                        "--details", str(details)] if executes else [])
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", *how,
                                 "--out", f"{stem}.predictions.jsonl", "--result", str(result), "--threads", "1"],
                                check=True, cwd=ROOT)
+            elif executes and not (ROOT / details).is_file():  # decoded before details were kept: run it again
+                subprocess.run([TRANX, "execute", f"{stem}.predictions.jsonl", "--dataset", dataset, "--split",
+                                "test", "--workers", str(args.workers), *snippets, "--details", str(details)],
+                               check=True, cwd=ROOT)
             tests += ["--test", f"{arm}={result}"]
+            if (ROOT / details).is_file():
+                tests += ["--details", f"{arm}={details}"]
             sampled = Path(f"{stem}-samples.json")
             if args.samples and dataset == "codeinsight" and not (ROOT / sampled).is_file():
                 subprocess.run([TRANX, "eval", str(run), "--dataset", dataset, "--split", "test", "--samples",

@@ -6,8 +6,12 @@ of samples that were rejected (screened or forged) or produced no code: the rewa
 standard deviation over seeds. Sample efficiency: the executed programs (and seconds) each run needed to first reach
 the final dev score of the standard-KL arm (mean over its seeds), and the ratio to the standard-KL arm.
 Test numbers come from the result files `tranx eval --result` wrote for the seed chosen on dev (`--test ARM=FILE`).
+With each problem's outcome (`--details ARM=FILE`, from `tranx eval --execute --details`), every two of the base and
+the arms are compared by a paired bootstrap over the test problems (tranx.ablation.execution_pairs): the difference
+in greedy pass@1, its 95% interval and p-value.
 
     python bench/rl_report.py --name codeinsight RUN2 [RUN2 ...] [--test prioritized=bench/results/...json ...]
+        [--details prioritized=bench/results/...details.jsonl ...]
 
 Writes bench/results/rl-NAME.json and .md.
 """
@@ -20,6 +24,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from tranx.ablation.execution_pairs import paired_pass_at_1, read_passes
 from tranx.io import atomic_write_text, pyplot, save_figure
 from tranx.provenance import describe_machine, write_result
 from tranx.training.checkpoint import read_metrics
@@ -27,6 +32,7 @@ from tranx.training.checkpoint import read_metrics
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ARMS = ("none", "standard", "prioritized", "ce_anchor")
+RESAMPLES, BOOTSTRAP_SEED = 10_000, 1
 
 
 def arm_of(rl: dict) -> str:
@@ -78,6 +84,8 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="the comparison's name: bench/results/rl-NAME.{json,md}")
     parser.add_argument("--test", action="append", default=[], metavar="ARM=RESULT.json",
                         help="the test result file of an arm (the seed chosen on dev)")
+    parser.add_argument("--details", action="append", default=[], metavar="ARM=DETAILS.jsonl",
+                        help="each test problem's outcome for an arm (or the base): the paired test")
     args = parser.parse_args()
     runs = [read_run(folder) for folder in args.runs]
     arms = {arm: [r for r in runs if r["arm"] == arm] for arm in ARMS if any(r["arm"] == arm for r in runs)}
@@ -109,12 +117,29 @@ def main() -> None:
         tests[arm] = {"file": file, "decoding": result["decoding"],
                       **{k: v for k, v in (result.get("execution") or result["scores"]).items()
                          if k.startswith("pass@") or k in ("passed", "total", "bleu", "exact_match")}}
+    details = dict(item.partition("=")[::2] for item in args.details)
+    counts = {}
+    for arm, file in details.items():
+        passes = read_passes(file)
+        counts[arm] = {"file": file, "passed": sum(passes.values()), "problems": len(passes)}
+        if arm in tests and tests[arm].get("passed") not in (None, counts[arm]["passed"]):
+            # a re-run's verdicts can differ from the decode's (a timeout under load): the pairs use the details
+            print(f"note: {file} has {counts[arm]['passed']} passing, the result file {tests[arm]['passed']}")
     payload = {"name": args.name, "standard_final_dev_target": round(target, 2) if target is not None else None,
-               "arms": summary, "tests": tests, "runs": runs}
+               "arms": summary, "tests": tests, "details": counts, "paired": paired_tests(details), "runs": runs}
     written = write_result(RESULTS / f"rl-{args.name}.json", payload)
     atomic_write_text(RESULTS / f"rl-{args.name}.md", markdown(written))
     plot(written, RESULTS / f"rl-{args.name}.png")
     print(markdown(written))
+
+
+def paired_tests(details: dict[str, str]) -> list[dict]:
+    """Every two of the base and the arms (in the order base, none, standard, prioritized, ce_anchor; the later
+    minus the earlier): greedy pass@1 difference on the same test problems, paired bootstrap."""
+    order = [name for name in ("base", *ARMS) if name in details]
+    return [{"a": a, "b": b, **paired_pass_at_1(details[a], details[b], resamples=RESAMPLES,
+                                                 seed=BOOTSTRAP_SEED).to_json(2)}
+            for i, b in enumerate(order) for a in order[i + 1:]]
 
 
 def plot(result: dict, path: Path) -> None:
@@ -184,6 +209,13 @@ def markdown(result: dict) -> str:
         minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
         lines.append(f"| {arm} | {len(s['seeds'])} | {_ms(s['steps'])} | {_ms(s['base_dev'])} | {_ms(s['best_dev'])} | "
                      f"{_ms(s['final_dev'])} | {reached} | {_ms(s['rejected_share'])} | {minutes:.1f} | {test_text} |")
+    paired = result.get("paired") or []
+    if paired:
+        lines += ["", f"Paired bootstrap over the {paired[0]['examples']:,} test problems ({RESAMPLES:,} resamples, "
+                  f"seed {BOOTSTRAP_SEED}), greedy pass@1 of the first minus the second:", "",
+                  "| comparison | difference (points) | 95% interval | p |", "|---|---|---|---|"]
+        lines += [f"| {p['a']} - {p['b']} | {p['delta']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] | {p['p_value']:.3g} |"
+                  for p in paired]
     lines += ["", describe_machine(result["provenance"]["machine"])]
     return "\n".join(lines) + "\n"
 

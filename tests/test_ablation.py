@@ -1,4 +1,4 @@
-"""`tranx ablate` (tranx.ablation): the paired bootstrap on cases with known answers, the component table's errors,
+"""`tranx ablate` (tranx.ablation): the paired bootstrap on cases with known answers (also from execution details), the component table's errors,
 the run scheduler with a stand-in for `tranx` (resume, skip, failures, records), and a tiny ablation end to end, run
 twice and restored from its records.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import skip_without_data
-from tranx.ablation import plan as plan_module, records as records_module, runner
+from tranx.ablation import execution_pairs, plan as plan_module, records as records_module, runner
 from tranx.ablation.bootstrap import (ExampleScores, paired_bootstrap, paired_bootstrap_accuracy,
                                       paired_bootstrap_bleu)
 from tranx.ablation.report import PAPER_DELTAS, markdown
@@ -105,6 +105,50 @@ def test_seed_pairs_are_pooled_and_the_result_is_deterministic():
 
 
 # --- components and the plan --------------------------------------------------------------------------------------
+
+def _details(path: Path, outcomes: dict[str, list[str]]) -> Path:
+    path.write_text("".join(json.dumps({"id": i, "outcomes": o, "tests_passed": []}) + "\n"
+                            for i, o in outcomes.items()), encoding="utf-8")
+    return path
+
+
+def test_paired_pass_at_1_from_details_files(tmp_path):
+    # A passes 3 of 4 problems (written in another order), B 1 of 4; only the first candidate counts
+    a = _details(tmp_path / "a.jsonl", {"p4": ["tests_fail"], "p1": ["pass"], "p2": ["pass"], "p3": ["pass"]})
+    b = _details(tmp_path / "b.jsonl", {"p1": ["pass"], "p2": ["tests_fail", "pass"], "p3": ["runtime_error"],
+                                        "p4": []})
+    assert execution_pairs.read_passes(b) == {"p1": True, "p2": False, "p3": False, "p4": False}
+    # A alone passes p2 and p3: a resample's delta is <= 0 only when it draws neither, with chance (1/2) ** 4,
+    # so p = 2 / 16; the 4 draws of p2 or p3 alone give +100
+    r = execution_pairs.paired_pass_at_1(a, b, resamples=40_000)
+    assert r.delta == 50.0 and r.examples == 4 and (r.low, r.high) == (0.0, 100.0)
+    assert r.p_value == pytest.approx(0.125, abs=0.01)
+    same = execution_pairs.paired_pass_at_1(a, a, resamples=500)
+    assert (same.delta, same.p_value) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"id": "p1", "outcomes": ["pass"]}\n{"id": "p1", "outcomes": ["pass"]}\n', "line 2: problem 'p1' appears twice"),
+    ('{"id": "p1"}\n', "line 1: not a details row"),
+    ('not json\n', "line 1: not a details row"),
+    ('{"id": "p1", "outcomes": "pass"}\n', "line 1: 'outcomes' is str, not a list"),
+    ('\n', "no problems in it"),
+])
+def test_details_errors_name_the_file_and_line(tmp_path, text, needle):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(TranxError, match=needle):
+        execution_pairs.read_passes(bad)
+
+
+def test_paired_pass_at_1_refuses_different_problems(tmp_path):
+    a = _details(tmp_path / "a.jsonl", {"p1": ["pass"], "p2": ["pass"]})
+    b = _details(tmp_path / "b.jsonl", {"p1": ["pass"], "p3": ["pass"]})
+    with pytest.raises(TranxError, match=r"cover different problems \(1 only in the first, 1 only in the second\)"):
+        execution_pairs.paired_pass_at_1(a, b)
+    with pytest.raises(TranxError, match="details file not found"):
+        execution_pairs.read_passes(tmp_path / "missing.jsonl")
+
 
 def test_component_table_and_paper_deltas_cover_the_same_names():
     assert set(PAPER_DELTAS) == set(COMPONENTS)
