@@ -177,6 +177,12 @@ def _ms(s: dict) -> str:
     return f"{s['mean']} ± {s['std']}" if s["n"] > 1 else f"{s['mean']}"
 
 
+def _sampled_text(sampled: dict | None) -> str:
+    if not sampled:
+        return ""
+    return f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items() if k.startswith("pass@"))
+
+
 def markdown(result: dict) -> str:
     lines = [f"RL on {result['name']}: `{' '.join(result['provenance']['command'].split()[:3])} ...` "
              f"(commit {result['provenance']['commit'][:8]}). Dev: greedy, mean ± std over seeds.", "",
@@ -187,7 +193,8 @@ def markdown(result: dict) -> str:
     if base:
         metric = (f"greedy pass@1 **{base['pass@1']}**" if "pass@1" in base else
                   f"BLEU **{base['bleu']:.2f}**, exact match {base['exact_match']:.2f} ({base['decoding']})")
-        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | - | {metric} |")
+        lines.append(f"| supervised base (no RL) | - | - | - | - | - | - | - | - | "
+                     f"{metric}{_sampled_text(result['tests'].get('base-samples'))} |")
     for arm, s in result["arms"].items():
         greedy, sampled = result["tests"].get(arm), result["tests"].get(f"{arm}-samples")
         test_text = "-"
@@ -196,9 +203,7 @@ def markdown(result: dict) -> str:
                          f"BLEU **{greedy['bleu']:.2f}**, exact match {greedy['exact_match']:.2f} ({greedy['decoding']})")
         if not greedy and all(r["best_step"] == 0 for r in result["runs"] if r["arm"] == arm):
             test_text = "the base (no step beat it on dev)"
-        if sampled:
-            test_text += f"; {sampled['decoding']}: " + ", ".join(f"{k} {v}" for k, v in sampled.items()
-                                                                  if k.startswith("pass@"))
+        test_text += _sampled_text(sampled)
         ratio = s["executed_ratio_to_standard"]
         below_base = (result["standard_final_dev_target"] is not None and s["base_dev"]["mean"] is not None
                       and result["standard_final_dev_target"] <= s["base_dev"]["mean"])
