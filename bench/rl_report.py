@@ -24,7 +24,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from tranx.ablation.execution_pairs import paired_pass_at_1, read_passes
+from tranx.ablation.execution_pairs import paired_passes, read_passes
 from tranx.io import atomic_write_text, pyplot, save_figure
 from tranx.provenance import describe_machine, write_result
 from tranx.training.checkpoint import read_metrics
@@ -118,27 +118,28 @@ def main() -> None:
                       **{k: v for k, v in (result.get("execution") or result["scores"]).items()
                          if k.startswith("pass@") or k in ("passed", "total", "bleu", "exact_match")}}
     details = dict(item.partition("=")[::2] for item in args.details)
+    passes_of = {arm: read_passes(file) for arm, file in details.items()}
     counts = {}
     for arm, file in details.items():
-        passes = read_passes(file)
+        passes = passes_of[arm]
         counts[arm] = {"file": file, "passed": sum(passes.values()), "problems": len(passes)}
         if arm in tests and tests[arm].get("passed") not in (None, counts[arm]["passed"]):
             # a re-run's verdicts can differ from the decode's (a timeout under load): the pairs use the details
             print(f"note: {file} has {counts[arm]['passed']} passing, the result file {tests[arm]['passed']}")
     payload = {"name": args.name, "standard_final_dev_target": round(target, 2) if target is not None else None,
-               "arms": summary, "tests": tests, "details": counts, "paired": paired_tests(details), "runs": runs}
+               "arms": summary, "tests": tests, "details": counts, "paired": paired_tests(passes_of, details), "runs": runs}
     written = write_result(RESULTS / f"rl-{args.name}.json", payload)
     atomic_write_text(RESULTS / f"rl-{args.name}.md", markdown(written))
     plot(written, RESULTS / f"rl-{args.name}.png")
     print(markdown(written))
 
 
-def paired_tests(details: dict[str, str]) -> list[dict]:
+def paired_tests(passes: dict[str, dict[str, bool]], files: dict[str, str]) -> list[dict]:
     """Every two of the base and the arms (in the order base, none, standard, prioritized, ce_anchor; the later
     minus the earlier): greedy pass@1 difference on the same test problems, paired bootstrap."""
-    order = [name for name in ("base", *ARMS) if name in details]
-    return [{"a": a, "b": b, **paired_pass_at_1(details[a], details[b], resamples=RESAMPLES,
-                                                 seed=BOOTSTRAP_SEED).to_json(2)}
+    order = [name for name in ("base", *ARMS) if name in passes]
+    return [{"a": a, "b": b, **paired_passes(passes[a], passes[b], names=(files[a], files[b]), resamples=RESAMPLES,
+                                              seed=BOOTSTRAP_SEED).to_json(2)}
             for i, b in enumerate(order) for a in order[i + 1:]]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from tranx.ablation.bootstrap import BootstrapResult, paired_bootstrap_accuracy
 from tranx.errors import TranxError
 
-__all__ = ["paired_pass_at_1", "read_passes"]
+__all__ = ["paired_pass_at_1", "paired_passes", "read_passes"]
 
 
 def read_passes(path: str | Path) -> dict[str, bool]:
@@ -41,11 +41,16 @@ def read_passes(path: str | Path) -> dict[str, bool]:
 def paired_pass_at_1(a: str | Path, b: str | Path, *, resamples: int = 10_000, seed: int = 1) -> BootstrapResult:
     """Greedy pass@1 of A minus B (points) with its 95% interval and p-value; both files must cover the same
     problems, else the difference would mix in the problems only one of them ran."""
-    passes_a, passes_b = read_passes(a), read_passes(b)
+    return paired_passes(read_passes(a), read_passes(b), names=(str(a), str(b)), resamples=resamples, seed=seed)
+
+
+def paired_passes(passes_a: dict[str, bool], passes_b: dict[str, bool], *, names: tuple[str, str] = ("A", "B"),
+                  resamples: int = 10_000, seed: int = 1) -> BootstrapResult:
+    """`paired_pass_at_1` on passes already read (`read_passes`)."""
     if passes_a.keys() != passes_b.keys():
         only_a, only_b = len(passes_a.keys() - passes_b.keys()), len(passes_b.keys() - passes_a.keys())
-        raise TranxError(f"{a} and {b} cover different problems ({only_a} only in the first, {only_b} only in the "
-                         f"second): run both on the same split")
+        raise TranxError(f"{names[0]} and {names[1]} cover different problems ({only_a} only in the first, {only_b} "
+                         f"only in the second): run both on the same split")
     ids = sorted(passes_a)
     return paired_bootstrap_accuracy([passes_a[i] for i in ids], [passes_b[i] for i in ids],
                                      resamples=resamples, seed=seed)
