@@ -2,7 +2,8 @@
 
 The other revision is checked out in a temporary git worktree; both run bench/translate_worker.py (the public
 `Translator` API only) in fresh processes, alternating, `--rounds` times each, on the same checkpoint and the
-same CoNaLa test intents (timing only: nothing is scored). Reports medians of the rounds and the ratios
+same CoNaLa test intents (timing only: nothing is scored). Where the CPU has native bfloat16 this checkout is
+also timed with `precision="bf16"` (tranx.nn.precision). Reports medians of the rounds and the ratios
 (new / old latency, new / old throughput), and the share of a decode step spent applying the grammar tables
 (this checkout's decoder with and without its masks). Writes bench/results/translate-compare.{json,md}.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import torch
 
 from preprocess.splits import split_examples
 from tranx.io import atomic_write_text
+from tranx.nn.precision import native_bf16
 from tranx.provenance import write_result
 from tranx.translator import Translator, resolve_checkpoint
 
@@ -39,11 +42,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_worker(tree: Path, checkpoint: Path, intents: Path, limit: int, threads: int) -> dict:
+def run_worker(tree: Path, checkpoint: Path, intents: Path, limit: int, threads: int,
+               precision: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # each revision's own thread policy
     env["PYTHONPATH"] = str(tree)
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "translate_worker.py"), str(checkpoint), str(intents),
-                          "--limit", str(limit), "--threads", str(threads)], cwd=tree, env=env, capture_output=True,
+                          "--limit", str(limit), "--threads", str(threads),
+                          *(["--precision", precision] if precision else [])], cwd=tree, env=env, capture_output=True,
                          text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"the worker failed in {tree}:\n{out.stderr[-2000:]}")
@@ -51,6 +56,28 @@ def run_worker(tree: Path, checkpoint: Path, intents: Path, limit: int, threads:
     if not Path(result["tranx"]).resolve().is_relative_to(tree.resolve()):
         raise SystemExit(f"the worker in {tree} imported {result['tranx']}: PYTHONPATH did not take")
     return result
+
+
+def readable_by(tree: Path, checkpoint: Path, folder: Path) -> tuple[Path, dict]:
+    """The checkpoint as the other revision can load it: a copy (files linked) whose config.json leaves out each
+    key that revision reports unknown (a feature it lacks; the weights must still load), and those keys."""
+    folder.mkdir()
+    for item in checkpoint.iterdir():
+        if item.name != "config.json":
+            (folder / item.name).symlink_to(item)
+    meta = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    dropped = {}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    while True:
+        (folder / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+        out = subprocess.run([sys.executable, "-c", "import sys; from tranx import Translator; "
+                              "Translator.from_pretrained(sys.argv[1])", str(folder)], cwd=tree, env=env,
+                             capture_output=True, text=True)
+        unknown = re.search(r"unknown config key '(\w+)\.(\w+)'", out.stderr)
+        if out.returncode == 0 or unknown is None:
+            return folder, dropped
+        section, key = unknown.groups()
+        dropped[f"{section}.{key}"] = meta["config"][section].pop(key)
 
 
 def mask_share(checkpoint: Path, intents: list[str], threads: int) -> dict:
@@ -100,13 +127,16 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", str(old), commit], cwd=ROOT, check=True,
                        capture_output=True)
         try:
+            old_checkpoint, dropped = readable_by(old, checkpoint, Path(tmp) / "checkpoint")
             intents_file = Path(tmp) / "intents.json"
             intents_file.write_text(json.dumps(intents), encoding="utf-8")
-            rounds = {"old": [], "new": []}
+            sides = ["old", "new"] + (["new_bf16"] if native_bf16() else [])
+            rounds = {side: [] for side in sides}
             for r in range(args.rounds):
-                for side in (("old", "new") if r % 2 == 0 else ("new", "old")):  # alternate who goes first
-                    tree = old if side == "old" else ROOT
-                    rounds[side].append(run_worker(tree, checkpoint, intents_file, args.limit, args.threads))
+                for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate who goes first
+                    tree, folder = (old, old_checkpoint) if side == "old" else (ROOT, checkpoint)
+                    rounds[side].append(run_worker(tree, folder, intents_file, args.limit, args.threads,
+                                                   "bf16" if side == "new_bf16" else None))
                     print(f"round {r + 1} {side}: beam-5 p50 {percentile(rounds[side][-1]['beam_5_ms'], 0.5):.1f} ms,"
                           f" greedy {len(intents) / rounds[side][-1]['greedy_seconds']:.0f} intents/s", flush=True)
         finally:
@@ -117,24 +147,31 @@ def main() -> None:
                          "beam_5_p95_ms": round(statistics.median(percentile(r["beam_5_ms"], 0.95) for r in results), 2),
                          "greedy_intents_per_s": round(statistics.median(len(intents) / r["greedy_seconds"]
                                                                          for r in results), 1)}
-    ratios = {"beam_5_p50_new_over_old": round(summary["new"]["beam_5_p50_ms"] / summary["old"]["beam_5_p50_ms"], 3),
-              "greedy_throughput_new_over_old": round(summary["new"]["greedy_intents_per_s"]
-                                                      / summary["old"]["greedy_intents_per_s"], 3)}
+    ratios = {}
+    for side in summary:
+        if side != "old":
+            suffix = side.removeprefix("new")
+            ratios[f"beam_5_p50_new{suffix}_over_old"] = round(summary[side]["beam_5_p50_ms"]
+                                                               / summary["old"]["beam_5_p50_ms"], 3)
+            ratios[f"greedy_throughput_new{suffix}_over_old"] = round(summary[side]["greedy_intents_per_s"]
+                                                                      / summary["old"]["greedy_intents_per_s"], 3)
     share = mask_share(checkpoint, intents, args.threads)
-    payload = {"checkpoint": str(checkpoint), "against": {"revision": args.against, "commit": commit},
+    payload = {"checkpoint": str(checkpoint), "against": {"revision": args.against, "commit": commit,
+                                                            "config_keys_it_lacks": dropped},
                "rounds": args.rounds, "threads": args.threads, "intents": len(intents), "timed_one_by_one": args.limit,
                **summary, "ratios": ratios, "grammar_mask": share, "targets": TARGETS}
     write_result(RESULTS / "translate-compare.json", payload)
-    rows = ["| | old (" + commit[:8] + ") | new | new / old |", "|---|---|---|---|",
-            f"| beam-5 p50 latency, ms | {summary['old']['beam_5_p50_ms']} | {summary['new']['beam_5_p50_ms']} | "
-            f"{ratios['beam_5_p50_new_over_old']} |",
-            f"| beam-5 p95 latency, ms | {summary['old']['beam_5_p95_ms']} | {summary['new']['beam_5_p95_ms']} | |",
-            f"| batched greedy, intents/s | {summary['old']['greedy_intents_per_s']} | "
-            f"{summary['new']['greedy_intents_per_s']} | {ratios['greedy_throughput_new_over_old']} |",
-            "", f"Grammar tables: {100 * share['mask_share_of_step']:.1f}% of a decode step "
-            f"({share['heads_masked_ms']} ms heads with masks, {share['heads_unmasked_ms']} ms without, "
-            f"{share['step_ms']} ms per step, {share['rows']} rows). {args.rounds} alternating rounds, "
-            f"{args.threads} threads, medians."]
+    names = {"old": f"old ({commit[:8]})", "new": "new", "new_bf16": "new, bf16"}
+    rows = ["| | " + " | ".join(names[side] for side in summary) + " | new / old |", "|---" * (len(summary) + 2) + "|"]
+    for key, label in (("beam_5_p50_ms", "beam-5 p50 latency, ms"), ("beam_5_p95_ms", "beam-5 p95 latency, ms"),
+                       ("greedy_intents_per_s", "batched greedy, intents/s")):
+        kind = "beam_5_p50" if key.startswith("beam_5_p50") else "greedy_throughput" if key.startswith("greedy") else None
+        ratio = " / ".join(str(v) for k, v in ratios.items() if kind and k.startswith(kind))
+        rows.append(f"| {label} | " + " | ".join(str(summary[side][key]) for side in summary) + f" | {ratio} |")
+    rows += ["", f"Grammar tables: {100 * share['mask_share_of_step']:.1f}% of a decode step "
+             f"({share['heads_masked_ms']} ms heads with masks, {share['heads_unmasked_ms']} ms without, "
+             f"{share['step_ms']} ms per step, {share['rows']} rows). {args.rounds} alternating rounds, "
+             f"{args.threads} threads, medians."]
     atomic_write_text(RESULTS / "translate-compare.md", "\n".join(rows) + "\n")
     print("\n".join(rows))
 

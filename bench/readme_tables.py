@@ -143,15 +143,27 @@ def speed_table() -> str:
     if compare_path.is_file():
         c = json.loads(compare_path.read_text(encoding="utf-8"))
         old, new, ratios, share = c["old"], c["new"], c["ratios"], c["grammar_mask"]
+        bf16 = c.get("new_bf16")
+        header = "| | previous main ({}) | this core |{} new / old{} | issue's target |".format(
+            c["against"]["commit"][:8], " this core, `--precision bf16` |" if bf16 else "",
+            " (fp32 / bf16)" if bf16 else "")
         lines += [f"`python bench/compare_translate.py RUN --against {c['against']['revision']}` ({c['threads']} threads, "
-                  f"{c['rounds']} alternating rounds, medians; commit {c['provenance']['commit'][:8]}):", "",
-                  f"| | previous main ({c['against']['commit'][:8]}) | this core | new / old | issue's target |",
-                  "|---|---|---|---|---|",
-                  f"| beam-5 p50 latency, ms | {old['beam_5_p50_ms']} | {new['beam_5_p50_ms']} | "
-                  f"{ratios['beam_5_p50_new_over_old']} | <= 0.67x and <= 25 ms |",
-                  f"| batched greedy, intents/s | {old['greedy_intents_per_s']} | {new['greedy_intents_per_s']} | "
-                  f"{ratios['greedy_throughput_new_over_old']} | >= 2x and >= 300 |", "",
-                  f"The grammar tables take {100 * share['mask_share_of_step']:.1f}% of a decode step "
+                  f"{c['rounds']} rotating rounds, medians; commit {c['provenance']['commit'][:8]}):", "", header,
+                  "|---|---|---|---|---|" + ("---|" if bf16 else "")]
+        for key, ratio, label, target in (("beam_5_p50_ms", "beam_5_p50", "beam-5 p50 latency, ms",
+                                           "<= 0.67x and <= 25 ms"),
+                                          ("greedy_intents_per_s", "greedy_throughput", "batched greedy, intents/s",
+                                           ">= 2x and >= 300")):
+            values = [old[key], new[key]] + ([bf16[key]] if bf16 else [])
+            quotients = [ratios[f"{ratio}_new_over_old"]] + ([ratios[f"{ratio}_new_bf16_over_old"]] if bf16 else [])
+            lines.append(f"| {label} | " + " | ".join(map(str, values)) + " | "
+                         + " / ".join(map(str, quotients)) + f" | {target} |")
+        lacks = c["against"].get("config_keys_it_lacks") or {}
+        if lacks:
+            lines += ["", "The previous main loads the same checkpoint without the config keys it does not know ("
+                      + ", ".join(f"`{k}` = {json.dumps(v)}" for k, v in lacks.items())
+                      + "), so it skips what they switch on (this core's reranking of the beam)."]
+        lines += ["", f"The grammar tables take {100 * share['mask_share_of_step']:.1f}% of a decode step "
                   f"({share['rows']} rows, {share['step_ms']} ms per step).", ""]
     if load_path.is_file():
         rows = json.loads(load_path.read_text(encoding="utf-8"))
@@ -171,7 +183,29 @@ def speed_table() -> str:
                   "| encoder | greedy intents/s | encoder's share of the time | same top-1 as fp32 |", "|---|---|---|---|"]
         lines += [f"| {name} | {r['intents_per_s']} | {100 * r['encoder_share']:.0f}% | {r['same_top1']} / {e['intents']} |"
                   for name, r in e["rows"].items()]
+    lines += precision_rows()
     return "\n".join(lines) if lines else "not measured with this core"
+
+
+def precision_rows() -> list[str]:
+    """fp32 against bf16 decoding on dev (`tranx eval --precision`): the score and how many predictions differ."""
+    rows = []
+    for name, metric, key in (("conala", "BLEU", ("scores", "bleu")), ("codeinsight", "pass@1", ("execution", "pass@1"))):
+        paths = [RESULTS / f"precision-{name}-dev-{p}.json" for p in ("fp32", "bf16")]
+        if not all(p.is_file() for p in paths):
+            continue
+        results = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+        predictions = [[json.loads(line)["prediction"] for line in
+                        p.with_suffix("").with_suffix(".predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+                       for p in paths]
+        differ = sum(a != b for a, b in zip(*predictions))
+        rows.append(f"| {results[0]['run']} | {results[0]['decoding']} | {metric} | {results[0][key[0]][key[1]]} | "
+                    f"{results[1][key[0]][key[1]]} | {differ} of {len(predictions[0])} |")
+    if not rows:
+        return []
+    return ["", "`tranx eval RUN --dataset D --split dev --precision P` (results in "
+            "`bench/results/precision-*-dev-*.json`):", "",
+            "| run | decoding | dev metric | fp32 | bf16 | predictions that differ |", "|---|---|---|---|---|---|", *rows]
 
 
 def sandbox_table() -> str:

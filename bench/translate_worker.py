@@ -20,13 +20,15 @@ def main() -> None:
     parser.add_argument("intents", help="JSON file: a list of intents")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", default=None, help="passed to from_pretrained (a tranx that has it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     import tranx
     from tranx import Translator
     intents = json.load(open(args.intents, encoding="utf-8"))
-    translator = Translator.from_pretrained(args.checkpoint)
+    options = {"precision": args.precision} if args.precision else {}
+    translator = Translator.from_pretrained(args.checkpoint, **options)
     translator.translate(intents[:8], beam_size=5)  # warm-up
     latency = []
     for intent in intents[:args.limit]:

@@ -289,3 +289,26 @@ def test_lstm_accepts_processor_and_bytes(sp_model):
     assert torch.equal(a.batch(INTENTS).input_ids, b.batch(INTENTS).input_ids)
     with pytest.raises(TranxError):
         LSTMWordEncoder(sp_model, hidden_size=7)
+
+
+def test_inference_runs_rows_in_length_groups(encoder):
+    """Without gradients, rows of similar length run together, each group cut to its longest row: the real
+    pieces' states equal one padded pass (to float rounding) and fewer positions are computed."""
+    texts = INTENTS * 8  # 32 rows: two groups of 16, the short intents' group cut short
+    batch = encoder.batch(texts)
+    with torch.no_grad():
+        grouped = encoder.piece_states(batch)
+        whole = encoder.bert(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    real = batch.attention_mask.bool()
+    assert torch.allclose(grouped[real], whole[real], atol=1e-5)
+    computed = grouped.abs().sum(-1) != 0
+    assert computed.sum() < real.numel()
+    assert not computed[texts.index("hi"), batch.attention_mask[0].sum():].any()
+
+
+def test_lengths_count_the_pieces_a_batch_holds(encoder, sp_model):
+    words = [[w.text for w in split_words(t)] for t in INTENTS]
+    pieces = encoder.batch(INTENTS).attention_mask.sum(1).tolist()
+    assert encoder.lengths(INTENTS) == encoder.lengths(words) == pieces
+    lstm = LSTMWordEncoder(sp_model, embed_size=16, hidden_size=24)
+    assert lstm.lengths(INTENTS) == lstm.batch(INTENTS).attention_mask.sum(1).tolist()

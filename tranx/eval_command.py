@@ -14,7 +14,7 @@ WITH_TESTS = tuple(name for name, task in TASKS.items() if task.unit_tests)
 
 
 def eval_command(args, load_translator) -> int:
-    """Run `tranx eval` with the parsed `args`; `load_translator(path, threads)` gives the Translator."""
+    """Run `tranx eval` with the parsed `args`; `load_translator(path, threads, precision)` gives the Translator."""
     from tranx.data.pipeline import DEV_SEED, split_examples
     from tranx.evaluation.evaluate import predict, predict_samples
     from tranx.io import write_jsonl
@@ -40,7 +40,7 @@ def eval_command(args, load_translator) -> int:
         raise TranxError(f"--length-penalty must be at least 0, got {args.length_penalty}")
     if Path(args.out).is_dir():  # before decoding, not after
         raise TranxError(f"--out {args.out} is a folder; give the predictions file to write")
-    translator = load_translator(args.run, args.threads)
+    translator = load_translator(args.run, args.threads, getattr(args, "precision", "fp32"))
     raw = split_examples(args.dataset, args.data_root, seed=DEV_SEED if args.seed is None else args.seed,
                          splits=[args.split])[args.split]
     if args.limit is not None:

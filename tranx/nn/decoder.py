@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tranx.config import ModelConfig
+from tranx.errors import TranxError
 from tranx.nn.distribution import NEG, ActionDistribution
 from tranx.data.tables import GrammarTables
 
@@ -77,6 +78,29 @@ class Decoder(nn.Module):
         self.copy_query = nn.Linear(att, hidden, bias=False)
         self.gate_head = nn.Linear(att, 3)
         self.dropout = nn.Dropout(config.dropout)
+        self._bf16_cell: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_precision(self, precision: str) -> None:
+        """"bf16": the LSTM cell's matrix product in bfloat16 (inference only: the largest product of a search step,
+        and at beam width it runs at half the fp32 time); its gates, states and every head stay float32."""
+        self._bf16_cell = None
+        if precision == "bf16":
+            weight = torch.cat([self.cell.weight_ih, self.cell.weight_hh], 1).t().contiguous()
+            self._bf16_cell = (weight.detach().to(torch.bfloat16), (self.cell.bias_ih + self.cell.bias_hh).detach())
+
+    def train(self, mode: bool = True) -> "Decoder":
+        if mode and self._bf16_cell is not None:
+            raise TranxError("the decoder runs in bf16 for inference only: load it again to train")
+        return super().train(mode)
+
+    def _cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._bf16_cell is None:
+            return self.cell(x, (h, c))
+        weight, bias = self._bf16_cell
+        gates = torch.mm(torch.cat([x, h], dim=-1).to(torch.bfloat16), weight).float() + bias
+        i, f, g, o = gates.chunk(4, dim=-1)  # nn.LSTMCell's gate order
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
     # --- encoder side ---------------------------------------------------------------------------
     def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,
@@ -115,7 +139,7 @@ class Decoder(nn.Module):
         inputs = [self.action_embed(prev_action), state.att, self.field_embed(self.tables.state_field[field])]
         if self.config.parent_feeding:
             inputs.append(parent_h)
-        h, c = self.cell(torch.cat(inputs, dim=-1), (state.h, state.c))
+        h, c = self._cell(torch.cat(inputs, dim=-1), state.h, state.c)
         scores = torch.bmm(memory.values, self.att_score(h).unsqueeze(2)).squeeze(2)  # [N, W]
         alpha = torch.softmax(scores.masked_fill(~memory.mask, NEG), dim=-1)
         context = torch.bmm(alpha.unsqueeze(1), memory.values).squeeze(1)  # [N, H]

@@ -40,6 +40,7 @@ from torch import nn
 from preprocess.words import Word, align_word_pieces, split_words
 
 from tranx.errors import TranxError
+from tranx.nn.precision import check_precision
 from tranx.io import write_json
 
 __all__ = [
@@ -221,6 +222,10 @@ class WordEncoder(Protocol):
 
     def __call__(self, batch: WordBatch) -> EncoderOutput: ...
 
+    def lengths(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> list[int]:
+        """How many units (pieces) the encoder reads for each item: batches of similar lengths pad least."""
+        ...
+
 
 def module_fingerprint(module: nn.Module, settings: str) -> str:
     """sha256 over ``settings`` and every tensor of ``module.state_dict()`` (names, shapes, dtypes, bytes)."""
@@ -253,6 +258,9 @@ def read_settings(folder: str | os.PathLike) -> dict | None:
 
 # ------------------------------------------------------------------------------------------------ BERT
 
+GROUP_ROWS = 16  # rows per BERT pass at inference: a matrix product of 16 intents is as efficient as one of 64
+
+
 class BertWordEncoder(nn.Module):
     """A BERT-family model (``transformers.AutoModel``) with its fast tokenizer; outputs one state per intent word."""
 
@@ -279,6 +287,7 @@ class BertWordEncoder(nn.Module):
         self.pad_id: int = int(pad) if pad is not None else 0  # never attended to, any id does
         self._finetune = True
         self.finetune = finetune
+        self.precision = "fp32"
         self.eval()  # like transformers' from_pretrained; the trainer calls .train()
 
     # -------------------------------------------------------------- construction and saving
@@ -350,6 +359,8 @@ class BertWordEncoder(nn.Module):
             self.bert.eval()
 
     def train(self, mode: bool = True) -> "BertWordEncoder":
+        if mode and self.precision != "fp32":
+            raise TranxError(f"the encoder runs in {self.precision} for inference only: load it again to train")
         super().train(mode)
         if not self._finetune:
             self.bert.eval()  # a frozen BERT never uses dropout
@@ -360,7 +371,21 @@ class BertWordEncoder(nn.Module):
         params = [p for p in self.bert.parameters() if p.requires_grad]
         return [{"params": params, "lr": lr, "name": "encoder"}] if params else []
 
+    def set_precision(self, precision: str) -> None:
+        """Run BERT's weights and activations in `precision` ("fp32" or "bf16"; inference only). Its word states
+        are float32 either way, so the decoder is unchanged. Once in bf16 the fp32 weights are gone: load again."""
+        check_precision(precision)
+        if self.precision == "bf16" and precision != "bf16":
+            raise TranxError("the encoder's weights were rounded to bf16: load the checkpoint again for fp32")
+        self.precision = precision
+        self.bert.to(torch.bfloat16 if precision == "bf16" else torch.float32)
+
     # -------------------------------------------------------------- encoding
+    def lengths(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> list[int]:
+        texts = [as_words(item)[0] for item in items]
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(piece_ids) for piece_ids in ids]
+
     def batch(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> WordBatch:
         """Tokenise intents (texts, lists of word strings or of ``Word``) into a padded ``WordBatch``."""
         examples, dropped, partial = [], [], []
@@ -379,14 +404,28 @@ class BertWordEncoder(nn.Module):
         return WordBatch.from_pieces(examples, self.pad_id, dropped, partial)
 
     def piece_states(self, batch: WordBatch) -> torch.Tensor:
-        """[B, P, H] final BERT states of the pieces, attention mask applied."""
+        """[B, P, H] final BERT states of the pieces (float32), attention mask applied; zeros past the pieces of
+        a row when it ran in a shorter group."""
         device = next(self.bert.parameters()).device
         ids = batch.input_ids.to(device)
         mask = batch.attention_mask.to(device)
-        if self._finetune:
+        if self._finetune and torch.is_grad_enabled():
             return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         with torch.no_grad():
-            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+            return self._in_length_groups(ids, mask)
+
+    def _in_length_groups(self, ids: torch.Tensor, mask: torch.Tensor, rows: int = GROUP_ROWS) -> torch.Tensor:
+        """Without gradients, rows of similar length run together, each group cut to its own longest row: a
+        batch of mixed lengths pads far less (its outputs differ from one padded pass by float rounding only)."""
+        lengths = mask.sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        out = torch.zeros(*ids.shape, self.hidden_size, device=ids.device)
+        for start in range(0, len(order), rows):
+            group = order[start:start + rows]
+            width = int(lengths[group[0]])
+            states = self.bert(input_ids=ids[group, :width], attention_mask=mask[group, :width]).last_hidden_state
+            out[group, :width] = states.float()
+        return out
 
     def forward(self, batch: WordBatch) -> EncoderOutput:
         states = self.piece_states(batch)

@@ -56,6 +56,9 @@ class EncodingCache:
     def batch(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> WordBatch:
         return self.encoder.batch(items)
 
+    def lengths(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> list[int]:
+        return self.encoder.lengths(items)
+
     def add(self, items: Iterable[str | Sequence[str] | Sequence[Word]]) -> int:
         """Encode the intents not yet cached; returns how many were encoded."""
         todo, seen = [], set()

@@ -95,6 +95,9 @@ class LSTMWordEncoder(nn.Module):
             out.append(list(ids) or [self.unk_id])
         return out
 
+    def lengths(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> list[int]:
+        return [sum(map(len, self.word_pieces([w.text for w in as_words(item)[1]]))) for item in items]
+
     def batch(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> WordBatch:
         examples = []
         for item in items:
