@@ -82,7 +82,8 @@ class Decoder(nn.Module):
 
     def set_precision(self, precision: str) -> None:
         """"bf16": the LSTM cell's matrix product in bfloat16 (inference only: the largest product of a search step,
-        and at beam width it runs at half the fp32 time); its gates, states and every head stay float32."""
+        and at beam width it runs at half the fp32 time); its gates, states and every head stay float32. The bf16
+        copy of the cell's weights is taken now: set the precision after loading them."""
         self._bf16_cell = None
         if precision == "bf16":
             weight = torch.cat([self.cell.weight_ih, self.cell.weight_hh], 1).t().contiguous()

@@ -1,9 +1,10 @@
-"""Inference precision of the encoder: fp32 (the default, and what every reported number was decoded with) or
-bf16 (BERT's weights and activations in bfloat16; its word states, the decoder and all probabilities stay float32).
+"""Inference precision: fp32 (the default, and what every reported number was decoded with) or bf16 (BERT's
+weights and activations, and the decoder's LSTM cell product, in bfloat16; word states, decoder states, heads and
+all probabilities stay float32).
 
 bf16 is offered only where the CPU computes it natively (AVX512-BF16 or AMX): there a BERT matrix product
 takes less than half the fp32 time, elsewhere it would be emulated and slower. Decoding changes a little: the
-measured effect on dev scores and speed is in bench/results/translate-compare.md.
+measured speed is in bench/results/translate-compare.md, the dev scores in bench/results/precision-*-dev-*.json.
 """
 
 from __future__ import annotations
