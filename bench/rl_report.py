@@ -187,8 +187,8 @@ def _sampled_text(sampled: dict | None) -> str:
 def markdown(result: dict) -> str:
     lines = [f"RL on {result['name']}: `{' '.join(result['provenance']['command'].split()[:3])} ...` "
              f"(commit {result['provenance']['commit'][:8]}). Dev: greedy, mean ± std over seeds.", "",
-             "| arm | seeds | steps | base dev | best dev | final dev | executed programs to reach standard KL's final dev "
-             "(ratio) | rejected samples % | minutes per run | test (seed chosen on dev) |",
+             "| arm | seeds | steps | base dev | best dev | final dev | executed programs (wall minutes) to reach standard "
+             "KL's final dev (ratio) | rejected samples % | minutes per run | test (seed chosen on dev) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     base = result["tests"].get("base")
     if base:
@@ -210,6 +210,8 @@ def markdown(result: dict) -> str:
                       and result["standard_final_dev_target"] <= s["base_dev"]["mean"])
         executes = any(r["executed"] for r in result["runs"])  # a reward without execution: count steps instead
         cost = _ms(s["executed_to_standard_final"]) if executes else f"step {_ms(s['steps_to_standard_final'])}"
+        wall = (s.get("seconds_to_standard_final") or {}).get("mean")
+        cost += f", {wall / 60:.1f} min" if executes and wall else ""
         reached = ("standard KL ended at or below the base's dev" if below_base else
                    f"{cost} ({s['reached_standard_final']} runs{', ' + str(ratio) + 'x' if ratio else ''})")
         minutes = s["seconds"]["mean"] / 60 if s["seconds"]["mean"] else 0
