@@ -288,3 +288,18 @@ def test_a_candidate_the_compiler_rejects_is_dropped(translator):
     assert translator.to_code(python.parse("def f(a, b):\n    pass"), slots) == "def f(a, b):\n    pass"
     assert translator.to_code(python.parse("def f(a, a):\n    pass"), slots) is None
     assert translator.to_code(python.parse("f(x=1, x=2)"), slots) is None
+
+
+def test_intents_are_sorted_by_pieces_only_when_they_span_batches():
+    from tranx.translator import _by_length
+
+    class Pieces:  # an encoder whose piece count is the word count, counting its calls
+        calls = 0
+
+        def lengths(self, items):
+            self.calls += 1
+            return [len(words) for words in items]
+    prepared = [(["w"] * n, {}, "") for n in (2, 5, 3)]
+    encoder = Pieces()
+    assert _by_length(prepared, encoder, 3) == [0, 1, 2] and encoder.calls == 0
+    assert _by_length(prepared, encoder, 2) == [1, 2, 0] and encoder.calls == 1
