@@ -3,7 +3,7 @@
 The other revision is checked out in a temporary git worktree; both run bench/translate_worker.py (the public
 `Translator` API only) in fresh processes, alternating, `--rounds` times each, on the same checkpoint and the
 same CoNaLa test intents (timing only: nothing is scored). Where the CPU has native bfloat16 this checkout is
-also timed with `precision="bf16"` (tranx.nn.precision). Reports medians of the rounds and the ratios
+also timed with `precision="bf16"`, and where it has int8 kernels with `precision="int8"` (tranx.nn.precision). Reports medians of the rounds and the ratios
 (new / old latency, new / old throughput), and the share of a decode step spent applying the grammar tables
 (this checkout's decoder with and without its masks). Writes bench/results/translate-compare.{json,md}.
 
@@ -27,7 +27,7 @@ import torch
 
 from preprocess.splits import split_examples
 from tranx.io import atomic_write_text
-from tranx.nn.precision import native_bf16
+from tranx.nn.precision import int8_engine, native_bf16
 from tranx.provenance import write_result
 from tranx.translator import Translator, resolve_checkpoint
 
@@ -130,13 +130,14 @@ def main() -> None:
             old_checkpoint, dropped = readable_by(old, checkpoint, Path(tmp) / "checkpoint")
             intents_file = Path(tmp) / "intents.json"
             intents_file.write_text(json.dumps(intents), encoding="utf-8")
-            sides = ["old", "new"] + (["new_bf16"] if native_bf16() else [])
+            sides = (["old", "new"] + (["new_bf16"] if native_bf16() else [])
+                     + (["new_int8"] if int8_engine() is not None else []))
             rounds = {side: [] for side in sides}
             for r in range(args.rounds):
                 for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate who goes first
                     tree, folder = (old, old_checkpoint) if side == "old" else (ROOT, checkpoint)
                     rounds[side].append(run_worker(tree, folder, intents_file, args.limit, args.threads,
-                                                   "bf16" if side == "new_bf16" else None))
+                                                   side.partition("_")[2] or None))
                     print(f"round {r + 1} {side}: beam-5 p50 {percentile(rounds[side][-1]['beam_5_ms'], 0.5):.1f} ms,"
                           f" greedy {len(intents) / rounds[side][-1]['greedy_seconds']:.0f} intents/s", flush=True)
         finally:
@@ -161,7 +162,7 @@ def main() -> None:
                "rounds": args.rounds, "threads": args.threads, "intents": len(intents), "timed_one_by_one": args.limit,
                **summary, "ratios": ratios, "grammar_mask": share, "targets": TARGETS}
     write_result(RESULTS / "translate-compare.json", payload)
-    names = {"old": f"old ({commit[:8]})", "new": "new", "new_bf16": "new, bf16"}
+    names = {"old": f"old ({commit[:8]})", "new": "new", "new_bf16": "new, bf16", "new_int8": "new, int8"}
     rows = ["| | " + " | ".join(names[side] for side in summary) + " | new / old |", "|---" * (len(summary) + 2) + "|"]
     for key, label in (("beam_5_p50_ms", "beam-5 p50 latency, ms"), ("beam_5_p95_ms", "beam-5 p95 latency, ms"),
                        ("greedy_intents_per_s", "batched greedy, intents/s")):

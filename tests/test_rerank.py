@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from tranx.config import Config
-from tranx.decoding.rerank import intent_mentions, mention_coverage, rerank
+from tranx.decoding.rerank import coverage_settled, intent_mentions, mention_coverage, rerank
 from tranx.errors import TranxError
 
 
@@ -33,6 +33,22 @@ def test_rerank_is_stable_and_puts_covering_candidates_first():
     assert [c.code for c in rerank(candidates, intent, "coverage")] == [
         "s.replace(' ', '_')", "s.split('x')", "t.replace(' ', '_')", "s.replace(' ', '-')"]
     assert rerank(candidates, intent, "none") == candidates
+
+
+@pytest.mark.parametrize("intent", ["replace spaces in `s` with '_'", "sort `xs`", "sort the list"])
+@pytest.mark.parametrize("n_best", [1, 2, 3])
+def test_coverage_settles_where_the_whole_list_would_agree(intent, n_best):
+    """Stopping at the first prefix of the model's order that is settled gives the reranked top n_best of the
+    whole list, for every order of these candidates."""
+    import itertools
+    codes = ["s.replace(' ', '_')", "xs.sort()", "s.split()", "sorted(xs)", "x", "re.sub(' ', '_', s)"]
+    settled = coverage_settled(intent, n_best)
+    for order in itertools.permutations(codes, 5):
+        candidates = [C(code) for code in order]
+        whole = rerank(candidates, intent, "coverage")[:n_best]
+        stop = next((k for k in range(1, len(candidates) + 1) if settled(candidates[:k])), len(candidates))
+        assert rerank(candidates[:stop], intent, "coverage")[:n_best] == whole
+    assert settled([C("x")] * n_best) == (intent == "sort the list")  # nothing mentioned: any n_best settle
 
 
 def test_unknown_reranker_is_refused_by_name():

@@ -156,9 +156,9 @@ def _load_translator(path: str, threads: int | None, precision: str = "fp32"):
 
 def _precision_arg(parser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default; every reported number) or bf16: the BERT encoder and the decoder's "
-                             "LSTM cell in bfloat16 for faster batched decoding, on a CPU with native bfloat16 only "
-                             "(speed and dev scores: README, Speed and load)")
+                        help="fp32 (default; every reported number), bf16 or int8: the BERT encoder and the "
+                             "decoder's LSTM cell in bfloat16 (on a CPU with native bfloat16 only) or with int8 weights "
+                             "(dynamic quantization) for faster decoding (speed and dev scores: README, Speed and load)")
 
 
 def _ordering_args(parser) -> None:

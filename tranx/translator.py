@@ -33,7 +33,7 @@ from tranx.languages import get_language
 from tranx.nn.model import TranxModel
 from tranx.nn.precision import check_precision
 from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
-from tranx.decoding.rerank import check_reranker, rerank as reorder
+from tranx.decoding.rerank import check_reranker, coverage_settled, rerank as reorder
 from tranx.decoding.search import beam_search, sample
 from tranx.data.vocab import Vocab
 
@@ -127,7 +127,9 @@ class Translator:
                                       max_steps=max_steps or self.config.train.max_decode_steps,
                                       length_penalty=penalty)
             for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
-                every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses))
+                settled = coverage_settled(intent, n_best) if rerank == "coverage" else None
+                every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses),
+                                         settled)
                 out[i] = reorder(every, intent, rerank, same=same)[:n_best]
         return out[0] if single else out
 
@@ -164,7 +166,9 @@ class Translator:
                 out[i] = candidates
         return out[0] if single else out
 
-    def _candidates(self, results, slots, intent: str, n_best: int) -> list[Candidate]:
+    def _candidates(self, results, slots, intent: str, n_best: int, settled=None) -> list[Candidate]:
+        """The first `n_best` distinct programs that restore and parse, in the model's order (empty ones last);
+        `settled(candidates)`: stop as soon as it holds (a reranker's order can no longer change)."""
         candidates, empty, seen = [], [], set()
         for result in results:
             code = self.to_code(result.hypothesis.tree(), slots)
@@ -173,7 +177,7 @@ class Translator:
             seen.add(code)
             # an empty program is grammatical (a module with no statements) but answers nothing: the last resort
             (candidates if code.strip() else empty).append(Candidate(code, result.score, result.log_prob))
-            if len(candidates) == n_best:
+            if len(candidates) == n_best or (settled is not None and settled(candidates)):
                 break
         return (candidates + empty)[:n_best]
 
@@ -198,6 +202,9 @@ class Translator:
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write the checkpoint folder atomically (a temporary folder renamed into place)."""
         from safetensors.torch import save_file
+        rounded = getattr(self.model.encoder, "precision", "fp32")
+        if rounded != "fp32":  # a checkpoint holds the trained fp32 weights, which are gone
+            raise TranxError(f"this translator's encoder runs in {rounded}: save the checkpoint it was loaded from")
         if self.others:
             from tranx.decoding.ensemble import save_ensemble
             return save_ensemble(self, folder)
@@ -223,8 +230,8 @@ class Translator:
             save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
 
     def set_precision(self, precision: str) -> "Translator":
-        """Decode in `precision`: "fp32", or "bf16" (tranx.nn.precision: inference only, on a CPU with native
-        bfloat16): a BERT encoder and the decoder's LSTM cell (of every member of an ensemble). Returns self."""
+        """Decode in `precision`: "fp32", "bf16" or "int8" (tranx.nn.precision: inference only, where the CPU has
+        the kernels): a BERT encoder and the decoder's LSTM cell (of every member of an ensemble). Returns self."""
         check_precision(precision)
         for model in self.models:
             if hasattr(model.encoder, "set_precision"):

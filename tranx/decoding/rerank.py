@@ -22,7 +22,7 @@ from typing import Callable, Sequence, TypeVar
 from tranx.config import RERANKERS
 from tranx.errors import TranxError
 
-__all__ = ["RERANKERS", "check_reranker", "intent_mentions", "mention_coverage", "rerank"]
+__all__ = ["RERANKERS", "check_reranker", "coverage_settled", "intent_mentions", "mention_coverage", "rerank"]
 
 
 _BACKQUOTED = re.compile(r"`([^`]+)`")
@@ -46,6 +46,15 @@ def intent_mentions(intent: str) -> list[str]:
 def mention_coverage(code: str, mentions: Sequence[str]) -> float:
     """The share of `mentions` that occur in `code` (0 when there are none)."""
     return sum(1 for m in mentions if m in code) / len(mentions) if mentions else 0.0
+
+
+def coverage_settled(intent: str, n_best: int) -> Callable[[Sequence], bool]:
+    """Whether candidates so far (in the model's order, each with `code`) already fix the first `n_best` of the
+    coverage order, so later candidates need not be turned into code: `n_best` of them name everything the intent
+    mentions (nothing later can pass them, and ties keep the model's order), or it mentions nothing."""
+    mentions = intent_mentions(intent)
+    return lambda candidates: sum(mention_coverage(c.code, mentions) == 1.0 or not mentions
+                                  for c in candidates) >= n_best
 
 
 def meaning_groups(codes: Sequence[str], same: Callable[[str, str], bool]) -> list[int]:

@@ -20,6 +20,7 @@ import torch
 
 from tranx.grammar.actions import REDUCE, Action, GenToken
 from tranx.nn.distribution import VALID, ActionDistribution
+from tranx.nn.decoder import Memory
 from tranx.nn.model import TranxModel
 from tranx.grammar.transition import Hypothesis
 
@@ -52,15 +53,19 @@ class _Member:
     def __init__(self, model: TranxModel, words: list[list[str]], encoder, capacity: int, max_steps: int):
         self.model = model
         self.memory, self.state = model.encode(words, encoder)
-        self.pool = self.state.h.new_zeros(max_steps, capacity, model.config.hidden_size)
+        # Not zeroed: a row reads only the pool entries of its own past steps (the root's parent is masked to zero).
+        self.pool = self.state.h.new_empty(max_steps, capacity, model.config.hidden_size)
+        self.rows_memory: Memory | None = None  # the memory repeated per row (`select_memory`)
 
-    def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor, trace: torch.Tensor,
-             example: torch.Tensor) -> ActionDistribution:
+    def select_memory(self, example: torch.Tensor) -> None:
+        self.rows_memory = self.memory.select(example)
+
+    def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor,
+             trace: torch.Tensor) -> ActionDistribution:
         steps = parents.clamp(min=0)
         parent_h = self.pool[steps, trace.gather(1, steps.unsqueeze(1)).squeeze(1)]
-        parent_h = parent_h * (parents >= 0).unsqueeze(-1)
-        self.state, distribution = self.model.decode_step(prev, fields, parent_h, self.state,
-                                                          self.memory.select(example))
+        parent_h = parent_h.masked_fill((parents < 0).unsqueeze(-1), 0.0)  # not a product: unset entries may be NaN
+        self.state, distribution = self.model.decode_step(prev, fields, parent_h, self.state, self.rows_memory)
         self.pool[t, :len(prev)] = self.state.h
         return distribution
 
@@ -88,6 +93,7 @@ class _Rows:
         self.prev = torch.zeros(len(example), dtype=torch.long)
         self.trace = torch.zeros(len(example), max_steps, dtype=torch.long)
         self.t = 0
+        self._memory_rows: list[int] | None = None  # the intent of each row when the members last selected memory
         tables = self.model.tables
         self._copied = tables.token_offset + tables.num_tokens  # first column of a copied word
 
@@ -99,8 +105,12 @@ class _Rows:
         frontiers = [h.frontier for h in self.hypotheses]
         fields = torch.tensor([f.state for f in frontiers])
         parents = torch.tensor([f.parent_step for f in frontiers])
-        example = torch.tensor(self.example)
-        distributions = [m.step(self.t, self.prev, fields, parents, self.trace, example) for m in self.members]
+        if self.example != self._memory_rows:  # rows of the same intents in the same order (most beam steps): reuse
+            example = torch.tensor(self.example)
+            for member in self.members:
+                member.select_memory(example)
+            self._memory_rows = list(self.example)
+        distributions = [m.step(self.t, self.prev, fields, parents, self.trace) for m in self.members]
         self.trace[:len(self), self.t] = torch.arange(len(self))
         self.t += 1
         return ActionDistribution.mixture(distributions)

@@ -21,6 +21,7 @@ from torch import nn
 from tranx.config import ModelConfig
 from tranx.errors import TranxError
 from tranx.nn.distribution import NEG, ActionDistribution
+from tranx.nn.precision import quantized_int8
 from tranx.data.tables import GrammarTables
 
 @dataclass
@@ -78,30 +79,22 @@ class Decoder(nn.Module):
         self.copy_query = nn.Linear(att, hidden, bias=False)
         self.gate_head = nn.Linear(att, 3)
         self.dropout = nn.Dropout(config.dropout)
-        self._bf16_cell: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._fast_cell = None  # set_precision: the cell's product in bf16 or int8 (fp32 weights kept)
 
     def set_precision(self, precision: str) -> None:
-        """"bf16": the LSTM cell's matrix product in bfloat16 (inference only: the largest product of a search step,
-        and at beam width it runs at half the fp32 time); its gates, states and every head stay float32. The bf16
-        copy of the cell's weights is taken now: set the precision after loading them."""
-        self._bf16_cell = None
-        if precision == "bf16":
-            weight = torch.cat([self.cell.weight_ih, self.cell.weight_hh], 1).t().contiguous()
-            self._bf16_cell = (weight.detach().to(torch.bfloat16), (self.cell.bias_ih + self.cell.bias_hh).detach())
+        """"bf16" or "int8": the LSTM cell, the largest product of a search step, in that precision (inference only;
+        at beam width it runs at half (bf16) or a fifth (int8) of the fp32 time); its gates, states and every head
+        stay float32. The cell's fp32 weights are kept ("fp32" goes back to them) and the low-precision copy is
+        taken now: set the precision after loading the weights."""
+        self._fast_cell = {"bf16": _bf16_cell, "int8": _int8_cell}.get(precision, lambda cell: None)(self.cell)
 
     def train(self, mode: bool = True) -> "Decoder":
-        if mode and self._bf16_cell is not None:
-            raise TranxError("the decoder runs in bf16 for inference only: load it again to train")
+        if mode and self._fast_cell is not None:
+            raise TranxError("the decoder runs in reduced precision for inference only: load it again to train")
         return super().train(mode)
 
     def _cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._bf16_cell is None:
-            return self.cell(x, (h, c))
-        weight, bias = self._bf16_cell
-        gates = torch.mm(torch.cat([x, h], dim=-1).to(torch.bfloat16), weight).float() + bias
-        i, f, g, o = gates.chunk(4, dim=-1)  # nn.LSTMCell's gate order
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return (self._fast_cell or self.cell)(x, (h, c))
 
     # --- encoder side ---------------------------------------------------------------------------
     def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,
@@ -187,6 +180,26 @@ class Decoder(nn.Module):
             copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
             copy = _masked_log_softmax(copy_logits.masked_fill(~copy_ok, NEG), copy_ok)
         return ActionDistribution(rule, gate, token, copy, slot, primitive)
+
+
+def _bf16_cell(cell: nn.LSTMCell):
+    """nn.LSTMCell's step with its matrix product ([x; h] x [W_ih; W_hh], one matmul) in bfloat16."""
+    weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).t().contiguous().detach().to(torch.bfloat16)
+    bias = (cell.bias_ih + cell.bias_hh).detach()
+
+    def step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        h, c = state
+        gates = torch.mm(torch.cat([x, h], dim=-1).to(torch.bfloat16), weight).float() + bias
+        i, f, g, o = gates.chunk(4, dim=-1)  # nn.LSTMCell's gate order
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    return step
+
+
+def _int8_cell(cell: nn.LSTMCell):
+    """A dynamically quantized copy of the cell (tranx.nn.precision), kept outside the module's state."""
+    quantized = quantized_int8(cell)
+    return lambda x, state: quantized(x, state)
 
 
 def _masked_log_softmax(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

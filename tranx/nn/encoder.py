@@ -40,7 +40,7 @@ from torch import nn
 from preprocess.words import Word, align_word_pieces, split_words
 
 from tranx.errors import TranxError
-from tranx.nn.precision import check_precision
+from tranx.nn.precision import check_precision, quantized_int8
 from tranx.io import write_json
 
 __all__ = [
@@ -373,13 +373,20 @@ class BertWordEncoder(nn.Module):
         return [{"params": params, "lr": lr, "name": "encoder"}] if params else []
 
     def set_precision(self, precision: str) -> None:
-        """Run BERT's weights and activations in `precision` ("fp32" or "bf16"; inference only). Its word states
-        are float32 either way, so the decoder is unchanged. Once in bf16 the fp32 weights are gone: load again."""
+        """Run BERT in `precision` (tranx.nn.precision: "fp32", "bf16" or "int8"; inference only). Its word states
+        are float32 either way, so the decoder is unchanged. Once in bf16 or int8 the fp32 weights are gone: load
+        again to change."""
         check_precision(precision)
-        if self.precision == "bf16" and precision != "bf16":
-            raise TranxError("the encoder's weights were rounded to bf16: load the checkpoint again for fp32")
+        if precision == self.precision:
+            return
+        if self.precision != "fp32":
+            raise TranxError(f"the encoder's weights were rounded to {self.precision}: load the checkpoint again for "
+                             f"{precision}")
         self.precision = precision
-        self.bert.to(torch.bfloat16 if precision == "bf16" else torch.float32)
+        if precision == "bf16":
+            self.bert.to(torch.bfloat16)
+        elif precision == "int8":
+            quantized_int8(self.bert, inplace=True)
 
     # -------------------------------------------------------------- encoding
     def lengths(self, items: Sequence[str | Sequence[str] | Sequence[Word]]) -> list[int]:
