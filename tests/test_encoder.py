@@ -306,6 +306,34 @@ def test_inference_runs_rows_in_length_groups(encoder):
     assert not computed[texts.index("hi"), batch.attention_mask[0].sum():].any()
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_lean_bert_pass_equals_transformers_forward(encoder, precision):
+    """tranx.nn.bert_forward runs the same modules without transformers' per-call machinery: the same states at
+    every position, padded rows included, in fp32 and with int8 linear layers."""
+    from tranx.nn.bert_forward import bert_states, supports
+    from tranx.nn.precision import int8_engine
+    if precision == "int8":
+        if int8_engine() is None:
+            pytest.skip("no int8 kernels here")
+        encoder.set_precision("int8")
+    batch = encoder.batch(INTENTS)
+    assert supports(encoder.bert) and batch.attention_mask.sum(1).unique().numel() > 1  # rows are padded
+    with torch.no_grad():
+        lean = bert_states(encoder.bert, batch.input_ids, batch.attention_mask)
+        whole = encoder.bert(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    assert lean.shape == whole.shape
+    assert torch.allclose(lean, whole, atol=1e-5)
+
+
+def test_lean_bert_pass_refuses_what_it_does_not_model(bert_config):
+    from transformers import BertConfig, BertModel
+    from tranx.nn.bert_forward import supports
+    assert supports(BertModel(bert_config))
+    decoder = BertConfig(**{**bert_config.to_dict(), "is_decoder": True})
+    assert not supports(BertModel(decoder))
+    assert not supports(torch.nn.Linear(2, 2))
+
+
 def test_lengths_count_the_pieces_a_batch_holds(encoder, sp_model):
     words = [[w.text for w in split_words(t)] for t in INTENTS]
     pieces = encoder.batch(INTENTS).attention_mask.sum(1).tolist()

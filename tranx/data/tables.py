@@ -91,6 +91,7 @@ class GrammarTables(nn.Module):
         self.register_buffer("state_field", state_field, persistent=False)
         self.register_buffer("type_tokens", type_tokens, persistent=False)
         self._checked: dict[tuple[int, str], bool] = {}
+        self._type_token_rows: list[list[bool]] | None = None
 
     @property
     def num_types(self) -> int:
@@ -114,7 +115,9 @@ class GrammarTables(nn.Module):
     def token_column(self, type_index: int, token: str) -> int | None:
         """The vocabulary column of `token` when the type's vocabulary may generate it, else None."""
         index = self.tokens._ids.get(token)
-        if index is None or not bool(self.type_tokens[type_index, index]):
+        if self._type_token_rows is None:  # Python lists: this runs per intent word, a tensor lookup costs more
+            self._type_token_rows = self.type_tokens.tolist()
+        if index is None or not self._type_token_rows[type_index][index]:
             return None
         return self.token_offset + index
 
@@ -123,8 +126,8 @@ class GrammarTables(nn.Module):
         field of each primitive type, and its merged token column minus `token_offset`."""
         width = width if width is not None else max((len(w) for w in words), default=0)
         types = max(1, self.num_types)
-        ok = torch.zeros(len(words), types, width, dtype=torch.bool)
-        slot = torch.zeros(len(words), types, width, dtype=torch.long)
+        ok = [[[False] * width for _ in range(types)] for _ in words]  # filled as lists, then one tensor each
+        slot = [[[0] * width for _ in range(types)] for _ in words]
         for b, units in enumerate(words):
             first: dict[str, int] = {}
             for p, word in enumerate(units[:width]):
@@ -132,9 +135,10 @@ class GrammarTables(nn.Module):
             for t in range(self.num_types):
                 for p, word in enumerate(units[:width]):
                     if not self._word_ok(t, word):
-                        slot[b, t, p] = self.num_tokens + p
+                        slot[b][t][p] = self.num_tokens + p
                         continue
-                    ok[b, t, p] = True
+                    ok[b][t][p] = True
                     column = self.token_column(t, word)
-                    slot[b, t, p] = column - self.token_offset if column is not None else self.num_tokens + first[word]
-        return ok, slot
+                    slot[b][t][p] = column - self.token_offset if column is not None else self.num_tokens + first[word]
+        shape = (len(words), types, width)  # torch.tensor of an empty batch would lose the inner sizes
+        return (torch.tensor(ok, dtype=torch.bool).reshape(shape), torch.tensor(slot, dtype=torch.long).reshape(shape))

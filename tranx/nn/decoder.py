@@ -14,6 +14,7 @@ Left out: the encoder, the loss (tranx.nn.model) and any search (tranx.decoding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from tranx.errors import TranxError
 from tranx.nn.distribution import NEG, ActionDistribution
 from tranx.nn.precision import quantized_int8
 from tranx.data.tables import GrammarTables
+
 
 @dataclass
 class Memory:
@@ -79,22 +81,26 @@ class Decoder(nn.Module):
         self.copy_query = nn.Linear(att, hidden, bias=False)
         self.gate_head = nn.Linear(att, 3)
         self.dropout = nn.Dropout(config.dropout)
-        self._fast_cell = None  # set_precision: the cell's product in bf16 or int8 (fp32 weights kept)
+        self._reduced: dict[str, Callable] = {}  # set_precision: layers run in bf16 / int8 (fp32 weights kept)
 
     def set_precision(self, precision: str) -> None:
-        """"bf16" or "int8": the LSTM cell, the largest product of a search step, in that precision (inference only;
-        at beam width it runs at half (bf16) or a fifth (int8) of the fp32 time); its gates, states and every head
-        stay float32. The cell's fp32 weights are kept ("fp32" goes back to them) and the low-precision copy is
-        taken now: set the precision after loading the weights."""
-        self._fast_cell = {"bf16": _bf16_cell, "int8": _int8_cell}.get(precision, lambda cell: None)(self.cell)
+        """"bf16" or "int8": the LSTM cell, the largest product of a search step, in bfloat16 or with int8 weights
+        (tranx.nn.precision), its two products fused into one. Inference only; at beam width the product takes a
+        half (bf16) or a fifth (int8) of its fp32 time, and the states, heads and probabilities stay float32. (The
+        heads in int8 were no faster over whole decodes.) The low-precision copy is taken now (set the precision
+        after loading the weights); the fp32 cell is kept, so "fp32" goes back to it and the state dict never
+        changes."""
+        self._reduced = {}
+        if precision in ("bf16", "int8"):
+            self._reduced["cell"] = _fused_cell(self.cell, _bf16_product if precision == "bf16" else quantized_int8)
 
     def train(self, mode: bool = True) -> "Decoder":
-        if mode and self._fast_cell is not None:
+        if mode and self._reduced:
             raise TranxError("the decoder runs in reduced precision for inference only: load it again to train")
         return super().train(mode)
 
     def _cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self._fast_cell or self.cell)(x, (h, c))
+        return self._reduced.get("cell", self.cell)(x, (h, c))
 
     # --- encoder side ---------------------------------------------------------------------------
     def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,
@@ -143,63 +149,70 @@ class Decoder(nn.Module):
     # --- heads ----------------------------------------------------------------------------------
     def distribution(self, att: torch.Tensor, field: torch.Tensor, memory: Memory, *,
                      grammar_mask: bool = True) -> ActionDistribution:
-        """att: [N, T, A]; field: [N, T]. The action distribution of every row and step, under the grammar tables:
-        rules and Reduce by frontier field, tokens by the field's primitive type (never <pad> or <unk>), words
-        the type may hold. `grammar_mask=False` (an ablation) leaves rules, Reduce and token types unmasked."""
+        """att: [N, ..., A]; field: [N, ...] (one step of N rows, or N rows of T steps). The action distribution
+        of every row and step, under the grammar tables: rules and Reduce by frontier field, tokens by the field's
+        primitive type (never <pad> or <unk>), words the type may hold. `grammar_mask=False` (an ablation) leaves
+        rules, Reduce and token types unmasked."""
         tables = self.tables
+        lead, rows, words = field.shape, field.size(0), memory.values.size(1)
         field_type = tables.field_type[field]
         primitive = field_type >= 0
-        types = field_type.clamp(min=0)
-        rule_mask = tables.rule_mask[field]  # [N, T, R+1]
-        copy_ok = memory.copy_ok.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.copy_ok.size(-1)))
-        slot = memory.slot.gather(1, types.unsqueeze(-1).expand(-1, -1, memory.slot.size(-1)))
+        rule_mask = tables.rule_mask[field] if grammar_mask else tables.rule_mask.new_ones(*lead, self.num_rules + 1)
+        # A search step whose rows all expand composite fields (most steps), or all primitive ones, skips the heads
+        # no row reads: they would come out NEG throughout (an unread head carries no gradient either).
+        any_primitive = bool(primitive.any())
+        if any_primitive and bool(primitive.all()):
+            rule = att.new_full((*lead, self.num_rules + 1), NEG)
+        else:
+            rule = _masked_log_softmax(self.rule_head(att).masked_fill(~rule_mask, NEG), rule_mask)
+        if not any_primitive:
+            slot = memory.slot[:, 0].reshape(rows, *[1] * (len(lead) - 1), words).expand(*lead, words)  # never read
+            nothing = att.new_full((*lead, 3 + tables.num_tokens + words), NEG)
+            gate, token, copy = nothing.split([3, tables.num_tokens, words], dim=-1)
+            return ActionDistribution(rule, gate, token, copy, slot, primitive)
+        types = field_type.clamp(min=0).reshape(rows, -1, 1)
+
+        def by_type(table: torch.Tensor) -> torch.Tensor:  # [N, P, W] -> [*lead, W]: each row's own field type
+            return table.gather(1, types.expand(-1, -1, words)).reshape(*lead, words)
+        copy_ok, slot = by_type(memory.copy_ok), by_type(memory.slot)
         if grammar_mask:
-            token_ok = tables.type_tokens[types]  # [N, T, V]
+            token_ok = tables.type_tokens[field_type.clamp(min=0)]  # [*lead, V]
             reduce_ok = rule_mask[..., tables.reduce_column]
         else:
-            token_ok = tables.type_tokens.any(0).expand(*field.shape, -1)
-            rule_mask = torch.ones_like(rule_mask)
+            token_ok = tables.type_tokens.any(0).expand(*lead, -1)
             reduce_ok = torch.ones_like(primitive)
-            copy_ok = memory.mask.unsqueeze(1).expand_as(copy_ok)
+            copy_ok = memory.mask.reshape(rows, *[1] * (len(lead) - 1), words).expand(*lead, words)
         if not self.config.copy:
             copy_ok = torch.zeros_like(copy_ok)
         gate_ok = torch.stack([token_ok.any(-1), copy_ok.any(-1), reduce_ok], dim=-1) & primitive.unsqueeze(-1)
-        # A search step whose rows all expand composite fields (most steps), or all primitive ones, skips the heads
-        # no row reads: they would come out NEG throughout (an unread head carries no gradient either).
-        lead = field.shape
-        if primitive.all():
-            rule = att.new_full((*lead, rule_mask.size(-1)), NEG)
-        else:
-            rule = _masked_log_softmax(self.rule_head(att).masked_fill(~rule_mask, NEG), rule_mask)
-        if not primitive.any():
-            gate, token = att.new_full((*lead, 3), NEG), att.new_full((*lead, token_ok.size(-1)), NEG)
-            copy = att.new_full((*lead, copy_ok.size(-1)), NEG)
-        else:
-            gate = _masked_log_softmax(self.gate_head(att).masked_fill(~gate_ok, NEG), gate_ok)
-            token = _masked_log_softmax(self.token_head(att).masked_fill(~token_ok, NEG), token_ok)
-            copy_logits = torch.matmul(self.copy_query(att), memory.values.transpose(1, 2))  # [N, T, W]
-            copy = _masked_log_softmax(copy_logits.masked_fill(~copy_ok, NEG), copy_ok)
+        gate = _masked_log_softmax(self.gate_head(att).masked_fill(~gate_ok, NEG), gate_ok)
+        token = _masked_log_softmax(self.token_head(att).masked_fill(~token_ok, NEG), token_ok)
+        query = self.copy_query(att).reshape(rows, -1, memory.values.size(-1))
+        copy_logits = torch.bmm(query, memory.values.transpose(1, 2)).reshape(*lead, words)
+        copy = _masked_log_softmax(copy_logits.masked_fill(~copy_ok, NEG), copy_ok)
         return ActionDistribution(rule, gate, token, copy, slot, primitive)
 
 
-def _bf16_cell(cell: nn.LSTMCell):
-    """nn.LSTMCell's step with its matrix product ([x; h] x [W_ih; W_hh], one matmul) in bfloat16."""
-    weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).t().contiguous().detach().to(torch.bfloat16)
-    bias = (cell.bias_ih + cell.bias_hh).detach()
+def _fused_cell(cell: nn.LSTMCell, make_product: Callable[[nn.Linear], Callable]) -> Callable:
+    """nn.LSTMCell's step with its two products fused into one, [x; h] x [W_ih | W_hh] + (b_ih + b_hh), run by
+    `make_product(that linear layer)`; the gates and states in float32."""
+    fused = nn.Linear(cell.input_size + cell.hidden_size, 4 * cell.hidden_size)
+    with torch.no_grad():
+        fused.weight.copy_(torch.cat([cell.weight_ih, cell.weight_hh], 1))
+        fused.bias.copy_(cell.bias_ih + cell.bias_hh)
+    product = make_product(fused)
 
     def step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         h, c = state
-        gates = torch.mm(torch.cat([x, h], dim=-1).to(torch.bfloat16), weight).float() + bias
-        i, f, g, o = gates.chunk(4, dim=-1)  # nn.LSTMCell's gate order
+        i, f, g, o = product(torch.cat([x, h], dim=-1)).float().chunk(4, dim=-1)  # nn.LSTMCell's gate order
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
     return step
 
 
-def _int8_cell(cell: nn.LSTMCell):
-    """A dynamically quantized copy of the cell (tranx.nn.precision), kept outside the module's state."""
-    quantized = quantized_int8(cell)
-    return lambda x, state: quantized(x, state)
+def _bf16_product(linear: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
+    weight, bias = linear.weight.detach().t().contiguous().to(torch.bfloat16), linear.bias.detach()
+    return lambda x: torch.mm(x.to(torch.bfloat16), weight).float() + bias
 
 
 def _masked_log_softmax(logits: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

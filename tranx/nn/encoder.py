@@ -40,6 +40,7 @@ from torch import nn
 from preprocess.words import Word, align_word_pieces, split_words
 
 from tranx.errors import TranxError
+from tranx.nn.bert_forward import bert_states, supports
 from tranx.nn.precision import check_precision, quantized_int8
 from tranx.io import write_json
 
@@ -431,9 +432,13 @@ class BertWordEncoder(nn.Module):
         for start in range(0, len(order), rows):
             group = order[start:start + rows]
             width = int(lengths[group[0]])
-            states = self.bert(input_ids=ids[group, :width], attention_mask=mask[group, :width]).last_hidden_state
-            out[group, :width] = states.float()
+            out[group, :width] = self._states(ids[group, :width], mask[group, :width]).float()
         return out
+
+    def _states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.bert.training and supports(self.bert):  # the lean pass has no dropout (tranx.nn.bert_forward)
+            return bert_states(self.bert, ids, mask)
+        return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
 
     def forward(self, batch: WordBatch) -> EncoderOutput:
         states = self.piece_states(batch)

@@ -96,5 +96,4 @@ class TranxModel(nn.Module):
         """One step for N rows: the new state and the action distribution of each row ([N, ...]), the very one the
         loss scores, so a hypothesis' summed step scores are its teacher-forced log-likelihood."""
         state = self.decoder.step(prev_action, field, parent_h, state, memory)
-        distribution = self.decoder.distribution(state.att.unsqueeze(1), field.unsqueeze(1), memory)
-        return state, distribution.map(lambda t: t.squeeze(1))
+        return state, self.decoder.distribution(state.att, field, memory)
