@@ -61,6 +61,17 @@ def test_search_scores_are_the_models_log_likelihood(setup):
     assert checked >= 10
 
 
+def test_a_batch_of_intents_searches_as_each_intent_alone(setup):
+    """Batched beams (a grid of intents x beam) and a lone intent (no grid) find the same hypotheses and scores."""
+    model, _, words = setup
+    together = beam_search(model, words[:6], beam_size=4, max_steps=80)
+    assert sum(len(results) for results in together) >= 6
+    for w, batched in zip(words[:6], together):
+        (alone,) = beam_search(model, [w], beam_size=4, max_steps=80)
+        assert [r.hypothesis.actions for r in alone] == [r.hypothesis.actions for r in batched]
+        assert [r.score for r in alone] == pytest.approx([r.score for r in batched], abs=1e-5)
+
+
 def test_beam_results_are_complete_valid_sorted_and_distinct(setup):
     model, system, words = setup
     beams = beam_search(model, words, beam_size=6, max_steps=80)

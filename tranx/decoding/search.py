@@ -5,7 +5,7 @@ through `TranxModel.decode_step` (every member of an ensemble, their `ActionDist
 chooses columns with one tensor operation for all rows (a `topk` over each intent's beam, an `argmax`,
 or one draw), so only valid actions of the grammar tables are ever chosen; the chosen columns then
 extend the symbolic hypotheses (`Hypothesis.apply`, which checks them once more). Parent feeding reads
-a preallocated pool of decoder states through a per-row trace of pool rows: no per-step history copy.
+a preallocated pool of decoder states through each row's list of its ancestors' rows: no per-step history copy.
 
 Left out: turning trees into code and checking that it parses (tranx.translator does that).
 """
@@ -53,20 +53,21 @@ class _Member:
     def __init__(self, model: TranxModel, words: list[list[str]], encoder, capacity: int, max_steps: int):
         self.model = model
         self.memory, self.state = model.encode(words, encoder)
-        # Not zeroed: a row reads only the pool entries of its own past steps (the root's parent is masked to zero).
-        self.pool = self.state.h.new_empty(max_steps, capacity, model.config.hidden_size)
+        self.capacity = capacity
+        # Entry t * capacity + r: row r's state at step t; the last entry is zeros (the root's "parent"). Not zeroed
+        # otherwise: a row reads only entries of its own past steps.
+        self.pool = self.state.h.new_empty(max_steps * capacity + 1, model.config.hidden_size)
+        self.pool[-1] = 0.0
         self.rows_memory: Memory | None = None  # the memory repeated per row (`select_memory`)
 
     def select_memory(self, example: torch.Tensor) -> None:
         self.rows_memory = self.memory.select(example)
 
-    def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor,
-             trace: torch.Tensor) -> ActionDistribution:
-        steps = parents.clamp(min=0)
-        parent_h = self.pool[steps, trace.gather(1, steps.unsqueeze(1)).squeeze(1)]
-        parent_h = parent_h.masked_fill((parents < 0).unsqueeze(-1), 0.0)  # not a product: unset entries may be NaN
+    def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor) -> ActionDistribution:
+        """`parents`: the pool entry of each row's parent step (tranx.decoding.search._Rows.parent_entries)."""
+        parent_h = self.pool.index_select(0, parents)
         self.state, distribution = self.model.decode_step(prev, fields, parent_h, self.state, self.rows_memory)
-        self.pool[t, :len(prev)] = self.state.h
+        self.pool[t * self.capacity:t * self.capacity + len(prev)] = self.state.h
         return distribution
 
     def keep(self, index: torch.Tensor) -> None:
@@ -91,7 +92,8 @@ class _Rows:
             member.keep(index)
         self.hypotheses = [self.system.initial() for _ in example]
         self.prev = torch.zeros(len(example), dtype=torch.long)
-        self.trace = torch.zeros(len(example), max_steps, dtype=torch.long)
+        self.capacity = capacity
+        self.ancestors: list[list[int]] = [[] for _ in example]  # per row: its row index at every past step
         self.t = 0
         self._memory_rows: list[int] | None = None  # the intent of each row when the members last selected memory
         tables = self.model.tables
@@ -104,14 +106,15 @@ class _Rows:
         """Run the decoder one step for every row; returns their distribution ([N, ...])."""
         frontiers = [h.frontier for h in self.hypotheses]
         fields = torch.tensor([f.state for f in frontiers])
-        parents = torch.tensor([f.parent_step for f in frontiers])
+        root = len(self.members[0].pool) - 1
+        parents = torch.tensor([root if f.parent_step < 0 else f.parent_step * self.capacity + past[f.parent_step]
+                                for f, past in zip(frontiers, self.ancestors)])
         if self.example != self._memory_rows:  # rows of the same intents in the same order (most beam steps): reuse
             example = torch.tensor(self.example)
             for member in self.members:
                 member.select_memory(example)
             self._memory_rows = list(self.example)
-        distributions = [m.step(self.t, self.prev, fields, parents, self.trace) for m in self.members]
-        self.trace[:len(self), self.t] = torch.arange(len(self))
+        distributions = [m.step(self.t, self.prev, fields, parents) for m in self.members]
         self.t += 1
         return ActionDistribution.mixture(distributions)
 
@@ -141,7 +144,7 @@ class _Rows:
                 prev.append(input_id(action))  # as in training: a copied word the vocabulary holds is fed as itself
         source = torch.tensor([rows[i] for i in kept], dtype=torch.long)
         self.prev = torch.tensor(prev, dtype=torch.long)
-        self.trace = self.trace.index_select(0, source)
+        self.ancestors = [self.ancestors[rows[i]] + [rows[i]] for i in kept]  # the step just taken: its source row
         self.example = [self.example[rows[i]] for i in kept]
         self.hypotheses = hypotheses
         for member in self.members:
@@ -187,16 +190,20 @@ def beam_search(model: Models, words: list[list[str]], *, beam_size: int = 5, ma
             candidates = totals.unsqueeze(1) + rows.step().log_probs()  # [N, K]
             width = candidates.size(1)
             live = sorted(set(rows.example))
-            group = {e: i for i, e in enumerate(live)}
-            filled = [0] * len(live)
-            cell = []  # row -> its cell in the [intents, beam] grid
-            for e in rows.example:
-                cell.append(group[e] * beam_size + filled[group[e]])
-                filled[group[e]] += 1
-            grid = candidates.new_full((len(live) * beam_size, width), VALID * 2)
-            grid[torch.tensor(cell)] = candidates
+            if len(live) == 1:  # one intent's rows (a single intent, or the last one left): no grid needed
+                cell = list(range(len(rows)))
+                grid = candidates
+            else:
+                group = {e: i for i, e in enumerate(live)}
+                filled = [0] * len(live)
+                cell = []  # row -> its cell in the [intents, beam] grid
+                for e in rows.example:
+                    cell.append(group[e] * beam_size + filled[group[e]])
+                    filled[group[e]] += 1
+                grid = candidates.new_full((len(live) * beam_size, width), VALID * 2)
+                grid[torch.tensor(cell)] = candidates
             room = [beam_size - len(finished[e]) for e in live]
-            values, flat = grid.view(len(live), beam_size * width).topk(max(room), dim=1)
+            values, flat = grid.reshape(len(live), -1).topk(min(max(room), grid.numel() // len(live)), dim=1)
             row_of_cell = {c: r for r, c in enumerate(cell)}
             picked_rows, picked_columns, picked_totals = [], [], []
             for i, (vs, fs) in enumerate(zip(values.tolist(), flat.tolist())):
