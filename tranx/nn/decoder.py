@@ -201,12 +201,14 @@ def _fused_cell(cell: nn.LSTMCell, make_product: Callable[[nn.Linear], Callable]
         fused.weight.copy_(torch.cat([cell.weight_ih, cell.weight_hh], 1))
         fused.bias.copy_(cell.bias_ih + cell.bias_hh)
     product = make_product(fused)
+    size = cell.hidden_size
 
     def step(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         h, c = state
-        i, f, g, o = product(torch.cat([x, h], dim=-1)).float().chunk(4, dim=-1)  # nn.LSTMCell's gate order
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        gates = product(torch.cat([x, h], dim=-1))
+        i, f, _, o = torch.sigmoid(gates).chunk(4, dim=-1)  # nn.LSTMCell's gate order; one sigmoid for all four
+        c = torch.addcmul(f * c, i, torch.tanh(gates[:, 2 * size:3 * size]))
+        return o * torch.tanh(c), c
     return step
 
 

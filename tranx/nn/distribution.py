@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
 NEG = -1e9  # finite "minus infinity": exp(NEG) == 0, and 0 * NEG == 0 keeps entropies and gradients finite
 VALID = NEG / 2  # log-probabilities above this are valid actions
@@ -103,16 +104,14 @@ class ActionDistribution:
         if not self.primitive.any():  # every row expands a composite field: the token columns are all invalid
             dense = torch.cat([self.rule, self.rule.new_full((*lead, merged), NEG)], dim=-1)
             return dense.masked_fill(dense <= VALID, NEG)
-        generate = self.gate[..., GEN:GEN + 1] + self.token
-        generate = torch.cat([generate, generate.new_full((*lead, self.num_words), NEG)], dim=-1)
+        generate = F.pad(self.gate[..., GEN:GEN + 1] + self.token, (0, self.num_words), value=NEG)
         pointer = self.gate[..., COPY:COPY + 1] + self.copy
         copy_ok = pointer > VALID
         top = pointer.max(dim=-1, keepdim=True).values.clamp(min=VALID)  # stable exponentials
         mass = pointer.new_zeros(*lead, merged).scatter_add(-1, self.slot, (pointer - top).exp() * copy_ok)
         hit = pointer.new_zeros(*lead, merged).scatter_add(-1, self.slot, copy_ok.to(pointer.dtype)) > 0
         copied = mass.clamp(min=1e-30).log() + top  # clamp: no log(0) in the graph (its gradient is NaN)
-        tokens = torch.logaddexp(generate, copied.masked_fill(~hit, NEG))
-        tokens = tokens.masked_fill((generate <= VALID) & ~hit, NEG)
+        tokens = torch.logaddexp(generate, copied.masked_fill(~hit, NEG))  # neither: about NEG, made NEG below
         reduce = self.gate[..., REDUCE:REDUCE + 1]
         primitive = torch.cat([reduce.new_full((*lead, self.num_rules), NEG), reduce, tokens], dim=-1)
         composite = torch.cat([self.rule, self.rule.new_full((*lead, merged), NEG)], dim=-1)
