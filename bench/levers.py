@@ -57,6 +57,9 @@ LEVERS = [
     Lever("frozen all-mpnet-base-v2", "a 110M encoder instead of MiniLM's 22M, frozen, with coverage",
           "lever-conala-mpnet-frozen-coverage-dev.json", "everyday-conala-mpnet-frozen-coverage-dev.json",
           ("runs/conala-mpnet-frozen",), "frozen MiniLM"),
+    Lever("fine-tuned all-mpnet-base-v2", "the 110M encoder fine-tuned as the shipped MiniLM is (configs/conala.json, "
+          "model.encoder=all-mpnet-base-v2), with coverage", "lever-conala-mpnet-coverage-dev.json",
+          "everyday-conala-mpnet-coverage-dev.json", ("runs/conala-mpnet",), COVERAGE),
     Lever("frozen MiniLM + retrieval", "the code of the nearest training pair (BM25 over intents) read after the "
           "intent (train.retrieve=1), frozen MiniLM, with coverage", "lever-conala-frozen-retrieve-coverage-dev.json",
           "everyday-conala-frozen-retrieve-coverage-dev.json", ("runs/conala-frozen-retrieve",), "frozen MiniLM"),

@@ -142,21 +142,22 @@ def speed_table() -> str:
     compare_path, load_path = RESULTS / "translate-compare.json", RESULTS / "load.json"
     if compare_path.is_file():
         c = json.loads(compare_path.read_text(encoding="utf-8"))
-        old, new, ratios, share = c["old"], c["new"], c["ratios"], c["grammar_mask"]
-        bf16 = c.get("new_bf16")
-        header = "| | previous main ({}) | this core |{} new / old{} | issue's target |".format(
-            c["against"]["commit"][:8], " this core, `--precision bf16` |" if bf16 else "",
-            " (fp32 / bf16)" if bf16 else "")
+        ratios, share = c["ratios"], c["grammar_mask"]
+        sides = [side for side in ("old", "new", "new_bf16", "new_int8") if side in c]
+        reduced = [side for side in sides if side.startswith("new_")]
+        names = {"old": f"previous main ({c['against']['commit'][:8]})", "new": "this core",
+                 "new_bf16": "this core, `--precision bf16`", "new_int8": "this core, `--precision int8`"}
+        kinds = " / ".join(["fp32"] + [side.removeprefix("new_") for side in reduced])
         lines += [f"`python bench/compare_translate.py RUN --against {c['against']['revision']}` ({c['threads']} threads, "
-                  f"{c['rounds']} rotating rounds, medians; commit {c['provenance']['commit'][:8]}):", "", header,
-                  "|---|---|---|---|---|" + ("---|" if bf16 else "")]
+                  f"{c['rounds']} rotating rounds, medians; commit {c['provenance']['commit'][:8]}):", "",
+                  "| | " + " | ".join(names[side] for side in sides) + f" | new / old ({kinds}) | issue's target |",
+                  "|---" * (len(sides) + 3) + "|"]
         for key, ratio, label, target in (("beam_5_p50_ms", "beam_5_p50", "beam-5 p50 latency, ms",
                                            "<= 0.67x and <= 25 ms"),
                                           ("greedy_intents_per_s", "greedy_throughput", "batched greedy, intents/s",
                                            ">= 2x and >= 300")):
-            values = [old[key], new[key]] + ([bf16[key]] if bf16 else [])
-            quotients = [ratios[f"{ratio}_new_over_old"]] + ([ratios[f"{ratio}_new_bf16_over_old"]] if bf16 else [])
-            lines.append(f"| {label} | " + " | ".join(map(str, values)) + " | "
+            quotients = [ratios[f"{ratio}_{side}_over_old"] for side in sides if side != "old"]
+            lines.append(f"| {label} | " + " | ".join(str(c[side][key]) for side in sides) + " | "
                          + " / ".join(map(str, quotients)) + f" | {target} |")
         lacks = c["against"].get("config_keys_it_lacks") or {}
         if lacks:
@@ -183,29 +184,39 @@ def speed_table() -> str:
                   "| encoder | greedy intents/s | encoder's share of the time | same top-1 as fp32 |", "|---|---|---|---|"]
         lines += [f"| {name} | {r['intents_per_s']} | {100 * r['encoder_share']:.0f}% | {r['same_top1']} / {e['intents']} |"
                   for name, r in e["rows"].items()]
+    parts_path = RESULTS / "precision-parts.json"
+    if parts_path.is_file():
+        commit = json.loads(parts_path.read_text(encoding="utf-8"))["provenance"]["commit"][:8]
+        lines += ["", f"`python bench/precision_parts.py RUN` (one thread, medians; commit {commit}):", "",
+                  parts_path.with_suffix(".md").read_text(encoding="utf-8").strip()]
     lines += precision_rows()
     return "\n".join(lines) if lines else "not measured with this core"
 
 
 def precision_rows() -> list[str]:
-    """fp32 against bf16 decoding on dev (`tranx eval --precision`): the score and how many predictions differ."""
+    """fp32 against bf16 and int8 decoding on dev (`tranx eval --precision`): the scores and how many predictions
+    differ from fp32's."""
     rows = []
+    precisions = ("fp32", "bf16", "int8")
     for name, metric, key in (("conala", "BLEU", ("scores", "bleu")), ("codeinsight", "pass@1", ("execution", "pass@1"))):
-        paths = [RESULTS / f"precision-{name}-dev-{p}.json" for p in ("fp32", "bf16")]
+        paths = [RESULTS / f"precision-{name}-dev-{p}.json" for p in precisions]
         if not all(p.is_file() for p in paths):
             continue
         results = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
         predictions = [[json.loads(line)["prediction"] for line in
                         p.with_suffix("").with_suffix(".predictions.jsonl").read_text(encoding="utf-8").splitlines()]
                        for p in paths]
-        differ = sum(a != b for a, b in zip(*predictions))
-        rows.append(f"| {results[0]['run']} | {results[0]['decoding']} | {metric} | {results[0][key[0]][key[1]]} | "
-                    f"{results[1][key[0]][key[1]]} | {differ} of {len(predictions[0])} |")
+        differ = [sum(a != b for a, b in zip(predictions[0], other)) for other in predictions[1:]]
+        commits = {r["provenance"]["commit"][:8] for r in results}
+        rows.append(f"| {results[0]['run']} | {results[0]['decoding']} | {metric} | "
+                    + " | ".join(str(r[key[0]][key[1]]) for r in results) + " | "
+                    + " / ".join(f"{d} of {len(predictions[0])}" for d in differ) + f" | {', '.join(sorted(commits))} |")
     if not rows:
         return []
     return ["", "`tranx eval RUN --dataset D --split dev --precision P` (results in "
             "`bench/results/precision-*-dev-*.json`):", "",
-            "| run | decoding | dev metric | fp32 | bf16 | predictions that differ |", "|---|---|---|---|---|---|", *rows]
+            "| run | decoding | dev metric | fp32 | bf16 | int8 | predictions unlike fp32's (bf16 / int8) | commit |",
+            "|---|---|---|---|---|---|---|---|", *rows]
 
 
 def sandbox_table() -> str:

@@ -64,7 +64,7 @@ class _Member:
         self.rows_memory = self.memory.select(example)
 
     def step(self, t: int, prev: torch.Tensor, fields: torch.Tensor, parents: torch.Tensor) -> ActionDistribution:
-        """`parents`: the pool entry of each row's parent step (tranx.decoding.search._Rows.parent_entries)."""
+        """`parents`: the pool entry of each row's parent step (`_Rows.step` finds them)."""
         parent_h = self.pool.index_select(0, parents)
         self.state, distribution = self.model.decode_step(prev, fields, parent_h, self.state, self.rows_memory)
         self.pool[t * self.capacity:t * self.capacity + len(prev)] = self.state.h
