@@ -38,8 +38,8 @@ def test_int8_without_kernels_is_refused(monkeypatch):
         precision.check_precision("int8")
 
 
-@needs_int8
-def test_int8_cell_follows_the_fp32_lstm_cell_and_keeps_its_weights():
+@pytest.mark.parametrize("reduced", [pytest.param("bf16", marks=needs_bf16), pytest.param("int8", marks=needs_int8)])
+def test_reduced_cell_follows_the_fp32_lstm_cell_and_keeps_its_weights(reduced):
     decoder = make_model().decoder
     torch.manual_seed(0)
     x = torch.randn(5, decoder.cell.input_size)
@@ -47,13 +47,14 @@ def test_int8_cell_follows_the_fp32_lstm_cell_and_keeps_its_weights():
     before = {k: v.clone() for k, v in decoder.state_dict().items()}
     with torch.no_grad():
         h32, c32 = decoder._cell(x, h, c)
-        decoder.set_precision("int8")
-        h8, c8 = decoder._cell(x, h, c)
-    assert torch.allclose(h8, h32, atol=3e-2) and torch.allclose(c8, c32, atol=3e-2)
-    assert not torch.equal(h8, h32)  # the int8 path did run
-    assert decoder.state_dict().keys() == before.keys()  # the quantized copy is not part of the checkpoint
+        decoder.set_precision(reduced)
+        low_h, low_c = decoder._cell(x, h, c)
+    assert torch.allclose(low_h, h32, atol=3e-2) and torch.allclose(low_c, c32, atol=3e-2)
+    assert not torch.equal(low_h, h32)  # the reduced path did run
+    assert low_h.dtype == low_c.dtype == torch.float32
+    assert decoder.state_dict().keys() == before.keys()  # the low-precision copy is not part of the checkpoint
     assert all(torch.equal(decoder.state_dict()[k], v) for k, v in before.items())
-    decoder.set_precision("fp32")
+    decoder.set_precision("fp32")  # the fp32 weights were kept: back to the exact cell
     with torch.no_grad():
         assert torch.equal(decoder._cell(x, h, c)[0], h32)
 
@@ -73,23 +74,6 @@ def test_int8_bert_states_follow_fp32():
     similarity = torch.cosine_similarity(int8.word_states[mask], fp32.word_states[mask], dim=-1)
     assert similarity.min() > 0.98
     assert not torch.equal(int8.word_states, fp32.word_states)
-
-
-@needs_bf16
-def test_bf16_cell_follows_the_fp32_lstm_cell():
-    decoder = make_model().decoder
-    torch.manual_seed(0)
-    x = torch.randn(5, decoder.cell.input_size)
-    h, c = torch.randn(5, decoder.cell.hidden_size), torch.randn(5, decoder.cell.hidden_size)
-    with torch.no_grad():
-        h32, c32 = decoder._cell(x, h, c)
-        decoder.set_precision("bf16")
-        h16, c16 = decoder._cell(x, h, c)
-        assert torch.allclose(h16, h32, atol=3e-2) and torch.allclose(c16, c32, atol=3e-2)
-        assert not torch.equal(h16, h32)  # the bf16 path did run
-        assert h16.dtype == torch.float32
-        decoder.set_precision("fp32")  # the fp32 weights were kept: back to the exact cell
-        assert torch.equal(decoder._cell(x, h, c)[0], h32)
 
 
 @pytest.mark.parametrize("reduced", [pytest.param("bf16", marks=needs_bf16), pytest.param("int8", marks=needs_int8)])
