@@ -71,11 +71,22 @@ def _load(name: str | None) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else None
 
 
+def _recorded_summaries() -> dict[str, dict]:
+    """The training summary each CoNaLa dev result recorded, by run (a run folder may be gone from this machine)."""
+    found = {}
+    for path in sorted(RESULTS.glob("lever-conala-*-dev.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("train_summary"):
+            found.setdefault(result.get("run"), result["train_summary"])
+    return found
+
+
 def _train_minutes(result: dict | None, runs: tuple[str, ...]) -> float | None:
-    """CPU minutes of the training runs (their summary.json as recorded, else read now)."""
+    """CPU minutes of the training runs (their summary.json as a result file recorded it, else read now)."""
     total = 0.0
+    recorded = _recorded_summaries()
     for run in runs:
-        summary = (result or {}).get("train_summary") if run == (result or {}).get("run") else None
+        summary = (result or {}).get("train_summary") if run == (result or {}).get("run") else recorded.get(run)
         path = ROOT / run / "summary.json"
         if summary is None and path.is_file():
             summary = json.loads(path.read_text(encoding="utf-8"))
