@@ -14,8 +14,8 @@ import torch
 
 from preprocess.words import WordTruncationWarning, split_words
 from tranx.nn.encoding_cache import EncodingCache
-from tranx.nn.encoder import (BertWordEncoder, EncoderOutput, WordBatch, WordEncoder, as_words, pool_pieces,
-                           resolve_encoder_path)
+from tranx.nn.encoder import BertWordEncoder, resolve_encoder_path
+from tranx.nn.word_batch import EncoderOutput, WordBatch, WordEncoder, as_words, pool_pieces
 from tranx.nn.encoders import load_word_encoder
 from tranx.errors import TranxError
 from tranx.nn.lstm_encoder import LSTMWordEncoder

@@ -53,8 +53,9 @@ def coverage_settled(intent: str, n_best: int) -> Callable[[Sequence], bool]:
     coverage order, so later candidates need not be turned into code: `n_best` of them name everything the intent
     mentions (nothing later can pass them, and ties keep the model's order), or it mentions nothing."""
     mentions = intent_mentions(intent)
-    return lambda candidates: sum(mention_coverage(c.code, mentions) == 1.0 or not mentions
-                                  for c in candidates) >= n_best
+    if not mentions:
+        return lambda candidates: len(candidates) >= n_best
+    return lambda candidates: sum(mention_coverage(c.code, mentions) == 1.0 for c in candidates) >= n_best
 
 
 def meaning_groups(codes: Sequence[str], same: Callable[[str, str], bool]) -> list[int]:

@@ -81,26 +81,25 @@ class Decoder(nn.Module):
         self.copy_query = nn.Linear(att, hidden, bias=False)
         self.gate_head = nn.Linear(att, 3)
         self.dropout = nn.Dropout(config.dropout)
-        self._reduced: dict[str, Callable] = {}  # set_precision: layers run in bf16 / int8 (fp32 weights kept)
+        self._fast_cell: Callable | None = None  # set_precision: the cell in bf16 / int8 (fp32 weights kept)
 
     def set_precision(self, precision: str) -> None:
         """"bf16" or "int8": the LSTM cell, the largest product of a search step, in bfloat16 or with int8 weights
         (tranx.nn.precision), its two products fused into one. Inference only; at beam width the product takes a
         half (bf16) or a fifth (int8) of its fp32 time, and the states, heads and probabilities stay float32. (The
-        heads in int8 were no faster over whole decodes.) The low-precision copy is taken now (set the precision
+        heads in int8 were no faster over whole decodes in a one-off comparison.) The low-precision copy is taken now (set the precision
         after loading the weights); the fp32 cell is kept, so "fp32" goes back to it and the state dict never
         changes."""
-        self._reduced = {}
-        if precision in ("bf16", "int8"):
-            self._reduced["cell"] = _fused_cell(self.cell, _bf16_product if precision == "bf16" else quantized_int8)
+        products = {"bf16": _bf16_product, "int8": quantized_int8}
+        self._fast_cell = _fused_cell(self.cell, products[precision]) if precision in products else None
 
     def train(self, mode: bool = True) -> "Decoder":
-        if mode and self._reduced:
+        if mode and self._fast_cell is not None:
             raise TranxError("the decoder runs in reduced precision for inference only: load it again to train")
         return super().train(mode)
 
     def _cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._reduced.get("cell", self.cell)(x, (h, c))
+        return (self._fast_cell or self.cell)(x, (h, c))
 
     # --- encoder side ---------------------------------------------------------------------------
     def adapt(self, word_states: torch.Tensor, word_mask: torch.Tensor,

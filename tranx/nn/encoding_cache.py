@@ -17,7 +17,8 @@ from torch import nn
 
 from preprocess.words import Word
 
-from tranx.nn.encoder import EncoderOutput, WordBatch, as_words, module_fingerprint
+from tranx.nn.encoder import module_fingerprint
+from tranx.nn.word_batch import EncoderOutput, WordBatch, as_words
 from tranx.errors import TranxError
 
 CACHE_FORMAT, CACHE_VERSION = "tranx-encoding-cache", 1

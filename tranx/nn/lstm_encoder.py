@@ -26,8 +26,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from preprocess.words import Word
 
-from tranx.nn.encoder import (EncoderOutput, WordBatch, write_settings, as_words, module_fingerprint, pool_pieces,
-                      read_settings)
+from tranx.nn.encoder import module_fingerprint, read_settings, write_settings
+from tranx.nn.word_batch import EncoderOutput, WordBatch, as_words, pool_pieces
 from tranx.errors import TranxError
 
 __all__ = ["LSTMWordEncoder", "load_sentencepiece"]

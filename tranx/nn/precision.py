@@ -6,13 +6,13 @@
 - int8: BERT's linear layers and the decoder's LSTM cell with int8 weights (one scale per output row) and
   activations quantized per call (PyTorch's dynamic quantization on the fbgemm/x86 kernels, which use
   AVX2 / AVX512-VNNI integer products: a product at beam width takes a fifth of the fp32 time here). Scales
-  per row, not per tensor: per tensor cost 1 dev BLEU on CoNaLa, per row nothing measurable.
+  per row, not per tensor: per tensor changed more than half the top-1 outputs (bench/results/encoder-share.md).
 
 Word states, decoder states, the heads and all probabilities stay float32 in both. Decoding changes a little:
 speed in bench/results/translate-compare.md, dev scores in bench/results/precision-*-dev-*.json.
 
-Why torch.ao's dynamic quantization and not torchao's `quantize_`: on this CPU without torch.compile, torchao's
-eager int8 product at five rows took 408 us against fbgemm's 50 us (fp32: 263 us). torch.ao warns that it is
+Why torch.ao's dynamic quantization and not torchao's `quantize_`: without torch.compile, torchao's eager int8
+product at five rows was slower than fp32 itself in a one-off check on this CPU. torch.ao warns that it is
 deprecated; torch is pinned, and its warnings are silenced while quantizing only.
 """
 
