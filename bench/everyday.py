@@ -42,12 +42,15 @@ def check_references(workers: int) -> int:
 
 
 def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | None, rerank: str | None,
-             length_penalty: float | None) -> dict:
+             length_penalty: float | None, reconstructor: str | None = None, weight: float | None = None) -> dict:
     from tranx.execution.snippet_problems import SNIPPET_HARNESS, as_problems, load_snippet_problems, wrap_candidates
     from tranx.execution.unit_tests import execute, summarize
     from tranx.translator import Translator
     snippets = load_snippet_problems(DATA / "intents.jsonl", split)
     translator = Translator.from_pretrained(run)
+    if reconstructor is not None:
+        from tranx.nn.reconstructor import Reconstructor
+        translator.with_reconstructor(Reconstructor.from_pretrained(reconstructor), weight)
     rerank = rerank or translator.config.train.rerank
     penalty = translator.config.train.length_penalty if length_penalty is None else length_penalty
     results = translator.translate([p.intent for p in snippets], beam_size=beam_size, n_best=1, rerank=rerank,
@@ -64,7 +67,7 @@ def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | Non
     atomic_write_text(path.with_suffix(".predictions.jsonl"),
                       "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     payload = {"model": name, "run": run, "split": split, "beam_size": beam_size, "rerank": rerank,
-               "length_penalty": penalty,
+               "length_penalty": penalty, "reconstructor": reconstructor, "reconstruction_weight": weight,
                "pass_rate": summary["pass@1"], "passed": summary["passed"], "problems": summary["total"],
                "outcomes": summary["outcomes"],
                "categories": {label: stats["pass@1"] for label, stats in summary["labels"].items()}}
@@ -82,6 +85,8 @@ def main() -> int:
                         help="order of the beam's candidates (default: the model config's train.rerank)")
     parser.add_argument("--length-penalty", type=float, default=None,
                         help="order by log-probability / actions ** this (default: the model config's)")
+    parser.add_argument("--reconstructor", default=None, help="a tranx reconstructor run (with --reconstruction-weight)")
+    parser.add_argument("--reconstruction-weight", type=float, default=None)
     parser.add_argument("--name", default=None, help="the result's name (default: the run folder's name)")
     parser.add_argument("--workers", type=int, default=1, help="sandbox workers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -91,12 +96,15 @@ def main() -> int:
         return check_references(args.workers)
     if not args.runs or not args.split:
         parser.error("give run folders and --split (or --check-references)")
+    if (args.reconstructor is None) != (args.reconstruction_weight is None):
+        parser.error("--reconstructor and --reconstruction-weight go together")
     if args.name and len(args.runs) > 1:
         parser.error("--name names one run")
     from tranx.threads import set_threads
     set_threads(args.threads)
     for run in args.runs:
-        evaluate(run, args.split, args.beam_size, args.workers, args.name, args.rerank, args.length_penalty)
+        evaluate(run, args.split, args.beam_size, args.workers, args.name, args.rerank, args.length_penalty,
+                 args.reconstructor, args.reconstruction_weight)
     return 0
 
 

@@ -30,7 +30,7 @@ LAYERS = [
     ("training", ["tranx.training"]),
     ("rl", ["tranx.rl"]),
     ("ablation", ["tranx.ablation"]),
-    ("cli", ["tranx.cli", "tranx.translate_command", "tranx.eval_command"]),
+    ("cli", ["tranx.cli", "tranx.translate_command", "tranx.eval_command", "tranx.rerank_command"]),
 ]
 
 

@@ -171,11 +171,26 @@ def _ordering_args(parser) -> None:
     parser.add_argument("--length-penalty", type=float, default=None, metavar="ALPHA",
                         help="order by log-probability / actions ** ALPHA (0: the sum, 1: the mean per action; more "
                              "favours longer programs); default: the model config's train.length_penalty")
+    parser.add_argument("--reconstructor", default=None, metavar="RUN",
+                        help="a tranx reconstructor run: candidates ordered by the model's score plus WEIGHT x its "
+                             "log p(intent | code) per intent token (with --rerank coverage: within each coverage level)")
+    parser.add_argument("--reconstruction-weight", type=float, default=None, metavar="WEIGHT",
+                        help="with --reconstructor (choose it on dev: bench/reconstruction_grid.py)")
+
+
+def _with_reconstructor(translator, args):
+    """The translator with the --reconstructor of `args` (if any), checked before any decoding."""
+    if (args.reconstructor is None) != (args.reconstruction_weight is None):
+        raise TranxError("--reconstructor and --reconstruction-weight go together")
+    if args.reconstructor is not None:
+        from tranx.nn.reconstructor import Reconstructor
+        translator.with_reconstructor(Reconstructor.from_pretrained(args.reconstructor), args.reconstruction_weight)
+    return translator
 
 
 def _cmd_eval(args) -> int:
     from tranx.eval_command import eval_command
-    return eval_command(args, _load_translator)
+    return eval_command(args, lambda *how: _with_reconstructor(_load_translator(*how), args))
 
 
 def _cmd_execute(args) -> int:
@@ -188,7 +203,7 @@ def _cmd_execute(args) -> int:
 def _cmd_translate(args) -> int:
     from tranx.translate_command import check_translate_args, translate_command
     check_translate_args(args)  # before the model loads
-    return translate_command(args, _load_translator(args.run, args.threads, args.precision))
+    return translate_command(args, _with_reconstructor(_load_translator(args.run, args.threads, args.precision), args))
 
 
 def _cmd_ensemble(args) -> int:
@@ -371,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage=ABLATE_USAGE)
     add_ablate_arguments(ab)
     ab.set_defaults(func=_cmd_ablate)
+    from tranx.rerank_command import add_parsers as add_rerank_parsers
+    add_rerank_parsers(commands, _DATA_ROOT_HELP, _dataset)
     tr = commands.add_parser("translate", help="translate intents into code with a trained model")
     tr.add_argument("run", metavar="RUN", help="a run folder (its best/ is used) or a checkpoint folder")
     tr.add_argument("intents", nargs="+", metavar="INTENT", help="an intent; - reads one intent per line of stdin")

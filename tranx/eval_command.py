@@ -60,7 +60,9 @@ def eval_command(args, load_translator) -> int:
                        rerank=rerank, length_penalty=penalty)
         how = (f"beam size {beam_size}" + (f", {n_best} best kept" if n_best > 1 else "")
                + (f", length penalty {penalty:g}" if penalty != 1 else "")
-               + (f", reranked by {rerank}" if rerank != "none" else ""))
+               + (f", reranked by {rerank}" if rerank != "none" else "")
+               + (f", reconstruction weight {translator.reconstruction_weight:g} ({args.reconstructor})"
+                  if translator.reconstructor is not None else ""))
         if args.runs_first:
             rows, ran = _runs_first(rows, args)
             rows = [{**r, **{k: r[k][:n_best] for k in ("predictions", "scores", "runs") if k in r}} for r in rows]

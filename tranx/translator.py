@@ -33,6 +33,7 @@ from tranx.languages import get_language
 from tranx.nn.model import TranxModel
 from tranx.nn.precision import check_precision
 from tranx.threads import set_threads  # noqa: F401 (re-exported: the CLI and benchmarks set threads through here)
+from tranx.decoding.reconstruction_rerank import per_token_scores, reconstruction_order
 from tranx.decoding.rerank import check_reranker, coverage_settled, rerank as reorder
 from tranx.decoding.search import beam_search, sample
 from tranx.data.vocab import Vocab
@@ -44,7 +45,9 @@ MAX_INTENT_CHARS = 2000  # longer intents are cut (BERT reads 512 pieces at most
 @dataclass(frozen=True)
 class Candidate:
     code: str
-    score: float  # log-probability / number of actions ** the config's train.length_penalty (1: per-action mean)
+    # log-probability / number of actions ** the config's train.length_penalty (1: per-action mean); plus the weighted
+    # reconstruction score with a reconstructor (Translator.with_reconstructor)
+    score: float
     log_prob: float = field(default=0.0, compare=False)  # the whole program's (the equivalence reranker sums them)
 
 
@@ -63,6 +66,15 @@ class Translator:
         self.language = (language if language is not None else
                          get_language(config.train.language or self.task.language, model.grammar))
         self.system = model.system
+        self.reconstructor, self.reconstruction_weight = None, 0.0
+
+    def with_reconstructor(self, reconstructor, weight: float) -> "Translator":
+        """Order every beam's candidates by the model's score plus `weight` x the reconstructor's log p(intent |
+        code) per intent token (tranx.decoding.reconstruction_rerank; the weight chosen on dev). Returns self."""
+        if not weight >= 0:
+            raise TranxError(f"the reconstruction weight must be at least 0, got {weight}")
+        self.reconstructor, self.reconstruction_weight = reconstructor, float(weight)
+        return self
 
     @property
     def members(self) -> list["Translator"]:
@@ -109,6 +121,8 @@ class Translator:
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
         rerank = check_reranker(rerank or self.config.train.rerank, "translate")
+        if rerank == "equivalence" and self.reconstructor is not None:
+            raise TranxError("rerank 'equivalence' does not go with a reconstructor: use none or coverage")
         if rerank == "equivalence" and same is None:
             raise TranxError("rerank 'equivalence' needs `same`, the task's test of two programs meaning the same: "
                              "tranx.evaluation.meaning.meaning_equivalence(task) (the regex tasks have one)")
@@ -126,12 +140,30 @@ class Translator:
                 results = beam_search(self.models, [w for w, _, _ in chunk], beam_size=max(beam_size, n_best),
                                       max_steps=max_steps or self.config.train.max_decode_steps,
                                       length_penalty=penalty)
+            if self.reconstructor is not None:
+                everyone = [self._candidates(hypotheses, slots, intent, len(hypotheses))
+                            for (_, slots, intent), hypotheses in zip(chunk, results)]
+                reordered = self._by_reconstruction(everyone, [intent for _, _, intent in chunk], rerank == "coverage")
+                for i, candidates in zip(positions, reordered):
+                    out[i] = candidates[:n_best]
+                continue
             for i, (_, slots, intent), hypotheses in zip(positions, chunk, results):
                 settled = coverage_settled(intent, n_best) if rerank == "coverage" else None
                 every = self._candidates(hypotheses, slots, intent, n_best if rerank == "none" else len(hypotheses),
                                          settled)
                 out[i] = reorder(every, intent, rerank, same=same)[:n_best]
         return out[0] if single else out
+
+    def _by_reconstruction(self, candidates: list[list[Candidate]], intents: list[str],
+                           coverage: bool) -> list[list[Candidate]]:
+        """Each intent's candidates reordered by the combined score, which becomes their `score`."""
+        recon = per_token_scores(self.reconstructor, [[c.code for c in cs] for cs in candidates], intents)
+        out = []
+        for cs, r, intent in zip(candidates, recon, intents):
+            order, combined = reconstruction_order([c.code for c in cs], [c.score for c in cs], r,
+                                                   self.reconstruction_weight, intent, coverage=coverage)
+            out.append([Candidate(cs[k].code, combined[k], cs[k].log_prob) for k in order])
+        return out
 
     def sample(self, intents, *, num_samples: int = 10, top_k: int | None = 50, temperature: float = 1.0,
                seed: int | None = None, batch_size: int = 32, max_steps: int | None = None):
