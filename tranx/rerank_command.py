@@ -54,7 +54,10 @@ def rerank_command(args) -> int:
     result = None
     if args.result:
         from preprocess.datasets import data_folder
-        payload = {"predictions_reranked": args.predictions, "reconstructor": str(folder), "weight": args.weight,
+        decoding = (f"the n-best list of {args.predictions} reordered by the model's score + {args.weight:g} x "
+                    f"the reconstructor's" + (", coverage first" if args.coverage else ""))
+        payload = {"decoding": decoding, "predictions_reranked": args.predictions, "reconstructor": str(folder),
+                   "weight": args.weight,
                    "coverage_first": args.coverage, "first_changed": changed,
                    "reconstructor_trained": reconstructor.trained}
         result = {"path": args.result, "payload": payload,
