@@ -22,6 +22,7 @@ RESULTS = ROOT / "bench" / "results"
 
 BASE = "base"
 COVERAGE = "coverage rerank"
+RETRAINED = "coverage rerank, retrained"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,15 @@ LEVERS = [
     Lever("frozen MiniLM + retrieval", "the code of the nearest training pair (BM25 over intents) read after the "
           "intent (train.retrieve=1), frozen MiniLM, with coverage", "lever-conala-frozen-retrieve-coverage-dev.json",
           "everyday-conala-frozen-retrieve-coverage-dev.json", ("runs/conala-frozen-retrieve",), "frozen MiniLM"),
+    Lever(RETRAINED, "configs/conala.json trained again with the same seed (the make demo run now on this machine: "
+          "another model, the seed-to-seed spread), with coverage", "lever-conala-retrained-coverage-dev.json",
+          "everyday-conala-retrained-coverage-dev.json", ("runs/conala",), COVERAGE),
+    Lever("coverage + reconstruction", "that model's whole beam reordered by its score + 2 x the reconstructor's "
+          "log-probability of the intent given the candidate, per intent token (tranx reconstructor; the weight "
+          "from a grid on dev: bench/results/reconstruction-grid-conala-dev.md), within each coverage level; "
+          "kept: make demo uses it",
+          "lever-conala-reconstruction-dev.json", "everyday-conala-reconstruction-dev.json",
+          ("runs/conala", "runs/conala-recon"), RETRAINED),
 ]
 
 

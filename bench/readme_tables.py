@@ -38,8 +38,8 @@ ROWS = [
     ("CoNaLa test (500), configs/conala.json retrained (the `make demo` run now on this machine: same config and seed, "
      "another model), coverage rerank", "conala-retrained-coverage-test.json", "BLEU / exact match", "32", "scores",
      ("bleu", "exact_match")),
-    ("CoNaLa test (500), the same model with its beam reordered by the reconstructor p(intent | code) as `make demo` "
-     "does (`--reconstructor`, weight 2 chosen on dev: 38.68 against 35.94 BLEU; reconstructor trained in 4.2 min)",
+    ("CoNaLa test (500), the same model with its beam reordered by the reconstructor (the intent's log-probability "
+     "given the code) as `make demo` does (`--reconstructor`, weight 2 chosen on dev: 38.68 against 35.94 BLEU; reconstructor trained in 4.2 min)",
      "conala-reconstruction-test.json", "BLEU / exact match", "32", "scores", ("bleu", "exact_match")),
     ("Django test (1,805), one model", "django-test.json", "exact match / BLEU", "74.5", "scores",
      ("exact_match", "bleu")),

@@ -29,10 +29,13 @@ def test_reported_result_files_carry_provenance():
         if not path.is_file():
             continue
         provenance = json.loads(path.read_text(encoding="utf-8"))["provenance"]
-        assert provenance["command"].startswith("tranx eval") and len(provenance["commit"]) == 40
+        assert provenance["command"].startswith(("tranx eval ", "tranx rerank ")) and len(provenance["commit"]) == 40
         assert provenance["data"] and all(len(h) == 64 for files in provenance["data"].values() for h in files.values())
         assert {"cpu_count", "torch_threads", "platform"} <= set(provenance["machine"])
-        assert provenance["config"]["train"]["dataset"]
+        if provenance["command"].startswith("tranx eval "):
+            assert provenance["config"]["train"]["dataset"]
+        else:  # a decoded n-best file reordered: the reordering's settings
+            assert {"weight", "coverage"} <= set(provenance["config"])
 
 
 def test_every_result_file_names_the_command_and_commit_that_wrote_it():
