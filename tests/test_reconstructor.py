@@ -206,5 +206,8 @@ def test_cli_reconstructor_flags(tmp_path, capsys):
     assert "config.json is missing" in capsys.readouterr().err
     assert main([*base, "--reconstructor", str(tmp_path / "recon"), "--reconstruction-weight", "1"]) == 0
     assert capsys.readouterr().out.strip()
+    assert main(["eval", str(tmp_path / "model"), "--dataset", "conala", "--split", "dev", "--out", str(tmp_path / "p"),
+                 "--samples", "2", "--reconstructor", str(tmp_path / "recon"), "--reconstruction-weight", "1"]) == 2
+    assert "--reconstructor orders a beam's candidates" in capsys.readouterr().err
     assert main(["reconstructor", "--dataset", "conala", "--out", str(tmp_path / "r"), "--epochs", "0"]) == 2
     assert "--epochs, --patience and --batch-size must be at least 1" in capsys.readouterr().err

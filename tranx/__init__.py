@@ -23,6 +23,9 @@ def __getattr__(name: str):
     if name in ("Translator", "Candidate", "CheckpointError"):
         from . import translator
         return getattr(translator, name)
+    if name == "Reconstructor":
+        from .nn.reconstructor import Reconstructor
+        return Reconstructor
     raise AttributeError(f"module 'tranx' has no attribute {name!r}")
 
 
@@ -30,5 +33,5 @@ __all__ = [
     "Action", "ApplyRule", "GenToken", "Reduce", "Cardinality", "Constructor", "Field", "Grammar",
     "load_grammar", "parse_asdl", "ConversionError", "GrammarError", "InvalidAction", "TranxError",
     "get_language", "Hypothesis", "TransitionSystem", "ValidActions", "valid_actions", "Node",
-    "Translator", "Candidate", "CheckpointError",
+    "Translator", "Candidate", "CheckpointError", "Reconstructor",
 ]

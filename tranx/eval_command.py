@@ -28,6 +28,8 @@ def eval_command(args, load_translator) -> int:
                          f"not {args.dataset}")
     if args.runs_first and args.samples:
         raise TranxError("--runs-first orders a beam's candidates: it does not go with --samples")
+    if getattr(args, "reconstructor", None) and args.samples:
+        raise TranxError("--reconstructor orders a beam's candidates: it does not go with --samples")
     if args.execute or args.runs_first:
         check_execution_args(args.workers, args.timeout)
     if args.limit is not None and args.limit < 1:
