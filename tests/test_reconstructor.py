@@ -162,6 +162,11 @@ def test_rerank_command_reorders_and_scores(tmp_path, capsys):
                                                   for r, s in zip(rows, recon)]
     changed = sum(r["prediction"] != "pass" for r in reranked)
     assert f"the first candidate changed for {changed}" in printed
+    assert main([*args, "--weight", "1e6", "--n-best", "1"]) == 0
+    capsys.readouterr()
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["predictions"] for r in kept] == [[r["prediction"]] for r in reranked]
+    assert all(len(r["model_scores"]) == len(r["reconstruction"]) == 1 for r in kept)
     assert main([*args, "--weight", "-1"]) == 2 and "--weight must be at least 0" in capsys.readouterr().err
     (tmp_path / "bad.jsonl").write_text("{oops\n")
     args[1] = str(tmp_path / "bad.jsonl")

@@ -38,12 +38,17 @@ def rerank_command(args) -> int:
     from tranx.threads import set_threads
     if not args.weight >= 0:
         raise TranxError(f"--weight must be at least 0, got {args.weight}")
+    if args.n_best is not None and args.n_best < 1:
+        raise TranxError(f"--n-best must be at least 1, got {args.n_best}")
     rows = _read_rows(Path(args.predictions))
     set_threads(args.threads)
     folder = Path(args.reconstructor)
     reconstructor = Reconstructor.from_pretrained(folder)
     reranked = reranked_rows(rows, reconstruction_scores(rows, reconstructor), args.weight, coverage=args.coverage)
     changed = sum(a.get("prediction") != b["prediction"] for a, b in zip(rows, reranked))
+    if args.n_best is not None:  # the first is what is scored; a shorter file to keep
+        lists = ("predictions", "scores", "model_scores", "reconstruction")
+        reranked = [{**r, **{k: r[k][:args.n_best] for k in lists}} for r in reranked]
     write_jsonl(args.out, reranked)
     print(f"{len(rows)} rows reranked into {args.out} (weight {args.weight:g}"
           + (", coverage first" if args.coverage else "") + f"): the first candidate changed for {changed}")
@@ -111,6 +116,7 @@ def add_parsers(commands, data_root_help: str, dataset_type) -> None:
     rr.add_argument("--dataset", required=True, type=dataset_type)
     rr.add_argument("--split", required=True, choices=("train", "dev", "test"))
     rr.add_argument("--out", required=True, metavar="RERANKED.jsonl", help="the reranked predictions file")
+    rr.add_argument("--n-best", type=int, default=None, help="candidates kept per row in --out (default: all)")
     rr.add_argument("--data-root", default=None, help=data_root_help)
     rr.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")
     rr.add_argument("--report", default=None, help="also write the full score report (every id listed) as JSON")
