@@ -178,14 +178,14 @@ def test_a_translator_with_a_reconstructor_reorders_its_whole_beam():
     from tranx.decoding.reconstruction_rerank import per_token_scores
     shared = trained_translator()
     recon = tiny(4, code=("(", ")", "sorted", "my_list", "sum", "."), intent=("sort", "list", "my_list", "by"))
-    ranked = copy.copy(shared).with_reconstructor(recon, 0.7)
+    ranked = copy.copy(shared).with_reconstructor(recon, 20.0)  # large: it must reorder
     plain = copy.copy(shared).with_reconstructor(recon, 0.0)
     intents = ["sort list `my_list` by key 'name'", "get the average of the values of dictionary `d`"]
     changed = 0
     for intent, batched in zip(intents, ranked.translate(intents, beam_size=6, n_best=6)):
         every = shared.translate(intent, beam_size=6, n_best=6, rerank="none")
         recon_scores = per_token_scores(recon, [[c.code for c in every]], [intent])[0]
-        combined = [c.score + 0.7 * r for c, r in zip(every, recon_scores)]
+        combined = [c.score + 20.0 * r for c, r in zip(every, recon_scores)]
         expected = sorted(range(len(every)), key=lambda i: (not every[i].code.strip(), -combined[i]))
         got = ranked.translate(intent, beam_size=6, n_best=6)
         assert [c.code for c in got] == [every[i].code for i in expected] == [c.code for c in batched]
