@@ -27,33 +27,32 @@ def _minutes(summary: dict | None) -> float | None:
     return round(summary["train_seconds"] / 60, 1) if summary else None
 
 
+def _row(lever: str, what: str, selection, full, summary: dict | None, kept: str, file: str) -> dict:
+    return {"lever": lever, "what": what, "selection_dev": selection, "full_dev": full,
+            "train_cpu_minutes": _minutes(summary), "kept": kept, "file": file}
+
+
 def collect() -> dict:
-    frozen, ema_dev = _load("django-test.json"), _load("django-ema-dev.json")
+    frozen, ema, ft = _load("django-test.json"), _load("django-ema-dev.json"), _load("django-ft-dev.json")
     grid = _load("reconstruction-grid-django-ema-dev.json")
-    recon_summary = ROOT / "runs" / "django-recon" / "summary.json"  # where this machine still has the run
-    rows = [
-        {"lever": "before this issue", "what": "configs/django.json as it was (frozen MiniLM, word BiLSTM)",
-         "selection_dev": frozen and frozen["train_summary"]["best_exact_match"], "full_dev": None,
-         "train_cpu_minutes": _minutes(frozen and frozen["train_summary"]), "kept": "replaced", "file": "django-test.json"},
-        {"lever": "weight averaging", "what": "train.weight_average=0.999: the dev set decoded, and best/ kept, with an "
-         "exponential moving average of the weights", "selection_dev": ema_dev and ema_dev["train_summary"]["best_exact_match"],
-         "full_dev": ema_dev and ema_dev["scores"]["exact_match"],
-         "train_cpu_minutes": _minutes(ema_dev and ema_dev["train_summary"]), "kept": "yes (configs/django.json)",
-         "file": "django-ema-dev.json"},
-    ]
+    rows = [_row("before this issue", "configs/django.json as it was (frozen MiniLM, word BiLSTM)",
+                 frozen and frozen["train_summary"]["best_exact_match"], None, frozen and frozen["train_summary"],
+                 "replaced", "django-test.json"),
+            _row("weight averaging", "train.weight_average=0.999: the dev set decoded, and best/ kept, with an "
+                 "exponential moving average of the weights", ema and ema["train_summary"]["best_exact_match"],
+                 ema and ema["scores"]["exact_match"], ema and ema["train_summary"], "yes (configs/django.json)",
+                 "django-ema-dev.json")]
     if grid:
         chosen = next(g for g in grid["grid"] if g["weight"] == grid["chosen_weight"])
-        rows.append({"lever": "+ reconstruction", "what": f"the beam reordered by the model's score + "
-                     f"{grid['chosen_weight']:g} x the reconstructor's (tranx reconstructor; the weight from a grid on "
-                     f"dev; oracle of the 15 best: {grid['oracle_exact_match']})", "selection_dev": "no training",
-                     "full_dev": chosen["exact_match"],
-                     "train_cpu_minutes": _minutes(json.loads(recon_summary.read_text()) if recon_summary.is_file() else None),
-                     "kept": "yes (make django)", "file": "reconstruction-grid-django-ema-dev.json"})
-    ft = _load("django-ft-dev.json")
-    rows.append({"lever": "fine-tuned encoder", "what": "model.finetune_encoder=true (MiniLM trained with the decoder)",
-                 "selection_dev": ft and ft["train_summary"]["best_exact_match"], "full_dev": ft and ft["scores"]["exact_match"],
-                 "train_cpu_minutes": _minutes(ft and ft["train_summary"]), "kept": "not measured yet" if not ft else "",
-                 "file": "django-ft-dev.json"})
+        recon = ROOT / "runs" / "django-recon" / "summary.json"  # where this machine still has the run
+        rows.append(_row("+ reconstruction", f"the beam reordered by the model's score + {grid['chosen_weight']:g} x "
+                         f"the reconstructor's (tranx reconstructor; the weight from a grid on dev; oracle of the 15 "
+                         f"best: {grid['oracle_exact_match']})", "no training", chosen["exact_match"],
+                         json.loads(recon.read_text()) if recon.is_file() else None, "yes (make django)",
+                         "reconstruction-grid-django-ema-dev.json"))
+    rows.append(_row("fine-tuned encoder", "model.finetune_encoder=true (MiniLM trained with the decoder)",
+                     ft and ft["train_summary"]["best_exact_match"], ft and ft["scores"]["exact_match"],
+                     ft and ft["train_summary"], "" if ft else "not measured yet", "django-ft-dev.json"))
     return {"levers": rows}
 
 

@@ -173,7 +173,8 @@ def _ordering_args(parser) -> None:
                              "favours longer programs); default: the model config's train.length_penalty")
     parser.add_argument("--reconstructor", default=None, metavar="RUN",
                         help="a tranx reconstructor run: candidates ordered by the model's score plus WEIGHT x its "
-                             "log p(intent | code) per intent token (with --rerank coverage: within each coverage level)")
+                             "log p(intent | code) per intent token (with --rerank coverage: within each coverage "
+                             "level)")
     parser.add_argument("--reconstruction-weight", type=float, default=None, metavar="WEIGHT",
                         help="with --reconstructor (choose it on dev: bench/reconstruction_grid.py)")
 

@@ -21,7 +21,8 @@ from tranx.nn.reconstructor import reconstruction_tokens
 __all__ = ["per_token_scores", "reconstruction_order", "reconstruction_scores", "reranked_rows"]
 
 
-def per_token_scores(reconstructor, codes_per_intent: Sequence[Sequence[str]], intents: Sequence[str]) -> list[list[float]]:
+def per_token_scores(reconstructor, codes_per_intent: Sequence[Sequence[str]],
+                     intents: Sequence[str]) -> list[list[float]]:
     """log p(intent | code) / (intent tokens + 1) of every code of every intent, in one batched pass."""
     flat = reconstructor.log_likelihood([c for codes in codes_per_intent for c in codes],
                                         [i for codes, i in zip(codes_per_intent, intents) for _ in codes])
@@ -47,7 +48,8 @@ def reconstruction_order(codes: Sequence[str], model_scores: Sequence[float], re
 
 
 def reconstruction_scores(rows: Sequence[dict], reconstructor) -> list[list[float]]:
-    """Per predictions-file row ({"intent", "predictions", ...}), the per-token reconstruction score of each candidate."""
+    """Per predictions-file row ({"intent", "predictions", ...}): the per-token reconstruction score of each of
+    its candidates."""
     for row in rows:
         if "intent" not in row or not isinstance(row.get("predictions"), list):
             raise TranxError(f"row {row.get('id', '?')}: reranking needs the intent and the n-best `predictions` "

@@ -58,8 +58,9 @@ class Reconstructor(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def batch(self, codes: Sequence[Sequence[str]], intents: Sequence[Sequence[str]]) -> dict:
-        """Tensors for pairs of token lists: code ids [B, S] and mask, intent ids with <s> ... </s> [B, T+1], and
-        which code position holds each target token [B, T, S] (the copy sources)."""
+        """Tensors for pairs of token lists: code ids [B, S] and their mask; the decoder's inputs (<s> + intent) and
+        gold tokens (intent + </s>), [B, T] with T the longest intent + 1, and their mask; which code positions hold
+        each gold token [B, T, S] (the copy sources)."""
         if len(codes) != len(intents):
             raise ValueError(f"{len(codes)} programs but {len(intents)} intents")
         codes = [list(c) or [EOS] for c in codes]  # an empty program still has one position to attend to
