@@ -115,6 +115,26 @@ def test_training_learns_which_program_explains_an_intent(tmp_path):
         train_reconstructor(train, [], tmp_path / "none")
 
 
+def test_a_resumed_run_ends_as_one_never_stopped(tmp_path):
+    from safetensors.torch import load_file
+    train, dev = toy_pairs(["a", "b", "c"]), toy_pairs(["p", "q"])
+    options = {"batch_size": 4, "patience": 10, "progress": False,
+               "sizes": {"embed_size": 8, "hidden_size": 8, "dropout": 0.2}}  # dropout: the RNG must be restored
+    train_reconstructor(train, dev, tmp_path / "straight", epochs=3, **options)
+    train_reconstructor(train, dev, tmp_path / "stopped", epochs=1, **options)
+    summary = train_reconstructor(train, dev, tmp_path / "stopped", epochs=3, resume=True, **options)
+    assert summary["epochs"] == 3
+    for name in ("best/model.safetensors", "last/model.safetensors"):
+        a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "stopped" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [(tmp_path / run / "metrics.jsonl").read_text().splitlines() for run in ("straight", "stopped")]
+    assert [json.loads(r)["nll_per_token"] for r in rows[0]] == [json.loads(r)["nll_per_token"] for r in rows[1]]
+    with pytest.raises(TranxError, match="other data or settings"):
+        train_reconstructor(train[:-3], dev, tmp_path / "stopped", epochs=4, resume=True, **options)
+    with pytest.raises(TranxError, match="no last/ state"):
+        train_reconstructor(train, dev, tmp_path / "new", resume=True, **options)
+
+
 def test_reranking_adds_the_weighted_reconstruction():
     rows = [{"id": "a", "intent": "add `x` and `y`", "prediction": "x * y", "predictions": ["x * y", "x + y", "x"],
              "scores": [-0.1, -0.3, -0.2]}]

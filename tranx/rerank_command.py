@@ -24,7 +24,8 @@ def reconstructor_command(args) -> int:
     trained = {"dataset": args.dataset, "dev_seed": seed,
                "data": file_hashes(data_folder(args.dataset, args.data_root))}
     summary = train_reconstructor(splits["train"], splits["dev"], args.out, epochs=args.epochs,
-                                  patience=args.patience, batch_size=args.batch_size, trained=trained)
+                                  patience=args.patience, batch_size=args.batch_size, trained=trained,
+                                  resume=args.resume)
     print(json.dumps(summary))
     return 0
 
@@ -99,6 +100,7 @@ def add_parsers(commands, data_root_help: str, dataset_type) -> None:
     rc.add_argument("--out", required=True, help="the run folder to write (best/, metrics.jsonl, curves.png)")
     rc.add_argument("--epochs", type=int, default=30, help="at most (default 30)")
     rc.add_argument("--patience", type=int, default=4, help="epochs without a lower dev NLL before stopping")
+    rc.add_argument("--resume", action="store_true", help="continue --out from its last/ state (the same arguments)")
     rc.add_argument("--batch-size", type=int, default=64)
     rc.add_argument("--data-root", default=None, help=data_root_help)
     rc.add_argument("--seed", type=int, default=None, help="seed of the held-out dev split (as in preprocess)")

@@ -2,9 +2,9 @@
 
 The run folder: `metrics.jsonl` (training NLL per token every `LOG_EVERY` steps, dev NLL per token each epoch),
 `curves.png`, `summary.json` and `best/` (the weights of the epoch with the lowest dev NLL: the held-out dev split's
-gold pairs, the same dev examples the reranking weight is then chosen on; never test). Measured on one thread beside
-other jobs: CoNaLa's 2,179 pairs train in 4 minutes, Django's 16,000 in 33 (about 80 s an epoch). A run is not
-resumable: a killed one is run again.
+gold pairs, the same dev examples the reranking weight is then chosen on; never test) and `last/` (the state after
+the latest epoch, for `--resume`). Measured on one thread beside other jobs: CoNaLa's 2,179 pairs train in 4
+minutes, Django's 16,000 in 33 (about 80 s an epoch).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tranx.data.vocab import PAD, UNK, Vocab
 from tranx.errors import TranxError
 from tranx.io import pyplot, save_figure, write_json
 from tranx.nn.reconstructor import BOS, EOS, Reconstructor, reconstruction_tokens
+from tranx.training.checkpoint import load_training_state, save_training_state, truncate_log
 
 __all__ = ["train_reconstructor"]
 
@@ -66,26 +67,44 @@ def _mean_nll(model: Reconstructor, pairs: list, batch_size: int) -> float:
 
 
 def train_reconstructor(train: Sequence, dev: Sequence, out: str | Path, *, epochs: int = 30, patience: int = 4,
-                        batch_size: int = 64,
-                        lr: float = 1e-3, cutoff: int = 2, seed: int = 1, sizes: dict | None = None,
-                        trained: dict | None = None, progress: bool | None = None) -> dict:
+                        batch_size: int = 64, lr: float = 1e-3, cutoff: int = 2, seed: int = 1,
+                        sizes: dict | None = None, trained: dict | None = None, resume: bool = False,
+                        progress: bool | None = None) -> dict:
     """Train on `train` (RawExample-like: `.intent`, `.code`), keep the epoch with the lowest dev NLL per token in
     `out`/best/ (stopping after `patience` epochs without a lower one), and return the summary (also
-    `out`/summary.json). `trained`: provenance kept in best/config.json."""
+    `out`/summary.json). `out`/last/ holds the state after each epoch: `resume` continues from it (the same data and
+    settings), as if never stopped. `trained`: provenance kept in best/config.json."""
     train_pairs, dev_pairs = _pairs(train), _pairs(dev)
     if not train_pairs or not dev_pairs:
         raise TranxError(f"a reconstructor needs training and dev pairs: got {len(train_pairs)} and {len(dev_pairs)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
     torch.manual_seed(seed)
     code_vocab = _vocab((c for c, _ in train_pairs), cutoff, (PAD, UNK), "code")
     intent_vocab = _vocab((i for _, i in train_pairs), cutoff, (PAD, UNK, BOS, EOS), "intent")
     model = Reconstructor(code_vocab, intent_vocab, **(sizes or {}))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)  # the saved state has a scheduler slot
     rng = random.Random(seed)
-    best, best_epoch, step, started = math.inf, 0, 0, time.time()
-    for epoch in range(1, epochs + 1):
+    shape = [len(code_vocab), len(intent_vocab), len(train_pairs), batch_size]
+    state = {"epoch": 0, "step": 0, "best": None, "best_epoch": 0, "seconds": 0.0, "finished": False, "shape": shape}
+    if resume:
+        if not (out / "last").is_dir():
+            raise TranxError(f"{out} has no last/ state to resume from")
+        state = load_training_state(out / "last", model, optimizer, constant)
+        if state["shape"] != shape:
+            raise TranxError(f"cannot resume {out}: it was trained on other data or settings (vocabularies, pairs and "
+                             f"batch size {state['shape']}, now {shape})")
+        version, internal, gauss = state["rng"]
+        rng.setstate((version, tuple(internal), gauss))
+        truncate_log(out / "metrics.jsonl", state["step"])
+    else:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    best = math.inf if state["best"] is None else state["best"]
+    started = time.time() - state["seconds"]
+    epoch, step = state["epoch"], state["step"]
+    while epoch < epochs and not state["finished"]:
+        epoch += 1
         model.train()
         bar = tqdm(_length_batches(train_pairs, batch_size, rng), desc=f"reconstructor epoch {epoch}", unit="batch",
                    leave=False, disable=None if progress is None else not progress)
@@ -103,16 +122,20 @@ def train_reconstructor(train: Sequence, dev: Sequence, out: str | Path, *, epoc
         _log(out, {"type": "dev", "epoch": epoch, "step": step, "nll_per_token": round(dev_nll, 4),
                    "seconds": round(time.time() - started, 1)})
         if dev_nll < best:
-            best, best_epoch = dev_nll, epoch
+            best, state["best_epoch"] = dev_nll, epoch
             model.save_pretrained(out / "best", {**(trained or {}), "epoch": epoch,
                                                  "dev_nll_per_token": round(best, 4)})
         tqdm.write(f"reconstructor epoch {epoch}/{epochs}: dev NLL per token {dev_nll:.4f} (best {best:.4f} at "
-                   f"epoch {best_epoch})")
+                   f"epoch {state['best_epoch']})")
         _plot(out)
-        if epoch - best_epoch >= patience:
+        state["finished"] = epoch - state["best_epoch"] >= patience
+        if state["finished"]:
             tqdm.write(f"early stop: no lower dev NLL for {patience} epochs")
-            break
-    summary = {"best_epoch": best_epoch, "best_dev_nll_per_token": round(best, 4), "epochs": epoch,
+        version, internal, gauss = rng.getstate()
+        state.update(epoch=epoch, step=step, best=best, seconds=round(time.time() - started, 1),
+                     rng=[version, list(internal), gauss])
+        save_training_state(out / "last", model, optimizer, constant, state)
+    summary = {"best_epoch": state["best_epoch"], "best_dev_nll_per_token": round(best, 4), "epochs": epoch,
                "train_pairs": len(train_pairs), "dev_pairs": len(dev_pairs), "code_vocab": len(code_vocab),
                "intent_vocab": len(intent_vocab), "train_seconds": round(time.time() - started, 1), **(trained or {})}
     write_json(out / "summary.json", summary)
