@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tranx.io import atomic_write_text
-from tranx.provenance import write_result
+from levers import write_table  # bench/levers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -68,12 +67,9 @@ def markdown(payload: dict) -> str:
 
 
 def main() -> int:
-    payload = collect()
-    path = RESULTS / "levers-django-dev.json"
     from preprocess.datasets import data_folder
-    write_result(path, payload, data_folders={"django": data_folder("django")})
-    atomic_write_text(path.with_suffix(".md"), markdown(payload) + "\n")
-    print(markdown(payload))
+    payload = collect()
+    write_table("django", payload, markdown(payload), {"django": data_folder("django")})
     return 0
 
 

@@ -172,13 +172,19 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def write_table(name: str, payload: dict, table: str, data_folders: dict) -> None:
+    """bench/results/levers-NAME-dev.json (with provenance) and its Markdown table; the table printed."""
+    path = RESULTS / f"levers-{name}-dev.json"
+    write_result(path, payload, data_folders=data_folders)
+    atomic_write_text(path.with_suffix(".md"), table + "\n")
+    print(table)
+
+
 def main() -> int:
-    payload = collect()
-    path = RESULTS / "levers-conala-dev.json"
     from preprocess.datasets import data_folder
-    write_result(path, payload, data_folders={"conala": data_folder("conala"), "everyday": ROOT / "data" / "everyday"})
-    atomic_write_text(path.with_suffix(".md"), markdown(payload) + "\n")
-    print(markdown(payload))
+    payload = collect()
+    write_table("conala", payload, markdown(payload),
+                {"conala": data_folder("conala"), "everyday": ROOT / "data" / "everyday"})
     return 0
 
 
