@@ -65,7 +65,7 @@ LEVERS = [
           "intent (train.retrieve=1), frozen MiniLM, with coverage", "lever-conala-frozen-retrieve-coverage-dev.json",
           "everyday-conala-frozen-retrieve-coverage-dev.json", ("runs/conala-frozen-retrieve",), "frozen MiniLM"),
     Lever(RETRAINED, "configs/conala.json trained again with the same seed (the make demo run now on this machine: "
-          "another model, the seed-to-seed spread), with coverage", "lever-conala-retrained-coverage-dev.json",
+          "another model, the run-to-run spread), with coverage", "lever-conala-retrained-coverage-dev.json",
           "everyday-conala-retrained-coverage-dev.json", ("runs/conala",), COVERAGE),
     Lever("coverage + reconstruction", "that model's whole beam reordered by its score + 2 x the reconstructor's "
           "log-probability of the intent given the candidate, per intent token (tranx reconstructor; the weight "
