@@ -56,6 +56,14 @@ define model_demo
 	$(BIN)/tranx translate $(2) $(DEMO_INTENTS) $(3) $(THREADS_FLAG)
 endef
 
+# $(call reconstructor_once,DATASET,RUN): train DATASET's reconstructor into RUN unless it is finished; a killed
+# run is resumed from its last/ state.
+define reconstructor_once
+	@if [ -f $(2)/summary.json ]; then echo "$(2): already trained (remove it to train again)"; \
+	elif [ -d $(2)/last ]; then $(BIN)/tranx reconstructor --dataset $(1) --out $(2) --resume $(THREADS_FLAG); \
+	else $(BIN)/tranx reconstructor --dataset $(1) --out $(2) $(THREADS_FLAG); fi
+endef
+
 # The reconstructor p(intent | code) that reorders the demo model's beam (README, Quality levers: the weight 2
 # was chosen on CoNaLa dev). Trained once (about 4 CPU minutes).
 RECONSTRUCTOR := runs/conala-recon
@@ -65,7 +73,7 @@ RECONSTRUCT := --reconstructor $(RECONSTRUCTOR) --reconstruction-weight 2
 # model: train (cached in runs/conala) with its reconstructor, evaluate on CoNaLa test (BLEU), translate five intents.
 demo: install
 	$(BIN)/tranx roundtrip $(DATA_SPLITS)
-	@[ -f $(RECONSTRUCTOR)/summary.json ] || $(BIN)/tranx reconstructor --dataset conala --out $(RECONSTRUCTOR) $(THREADS_FLAG)
+	$(call reconstructor_once,conala,$(RECONSTRUCTOR))
 	$(call model_demo,configs/conala.json,runs/conala,$(RECONSTRUCT))
 
 # The same path with the tiny config (a random tiny encoder, 300 examples): a quick check.
@@ -77,7 +85,7 @@ smoke: install
 # reordered with the reconstructor at the weight chosen on dev (0.5), each with its result file for the README.
 django: install
 	$(call train_once,configs/django.json,runs/django-ema)
-	@[ -f runs/django-recon/summary.json ] || $(BIN)/tranx reconstructor --dataset django --out runs/django-recon $(THREADS_FLAG)
+	$(call reconstructor_once,django,runs/django-recon)
 	$(BIN)/tranx eval runs/django-ema --dataset django --split test --n-best 15 \
 		--out bench/results/django-ema-test.predictions.jsonl --result bench/results/django-ema-test.json $(THREADS_FLAG)
 	$(BIN)/tranx rerank bench/results/django-ema-test.predictions.jsonl --reconstructor runs/django-recon --weight 0.5 \

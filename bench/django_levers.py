@@ -43,11 +43,10 @@ def collect() -> dict:
                  "django-ema-dev.json")]
     if grid:
         chosen = next(g for g in grid["grid"] if g["weight"] == grid["chosen_weight"])
-        recon = ROOT / "runs" / "django-recon" / "summary.json"  # where this machine still has the run
         rows.append(_row("+ reconstruction", f"the beam reordered by the model's score + {grid['chosen_weight']:g} x "
                          f"the reconstructor's (tranx reconstructor; the weight from a grid on dev; oracle of the 15 "
                          f"best: {grid['oracle_exact_match']})", "no training", chosen["exact_match"],
-                         json.loads(recon.read_text()) if recon.is_file() else None, "yes (make django)",
+                         grid.get("reconstructor_summary"), "yes (make django)",
                          "reconstruction-grid-django-ema-dev.json"))
     rows.append(_row("fine-tuned encoder", "model.finetune_encoder=true (MiniLM trained with the decoder)",
                      ft and ft["train_summary"]["best_exact_match"], ft and ft["scores"]["exact_match"],

@@ -41,7 +41,7 @@ ROWS = [
      "another model), coverage rerank", "conala-retrained-coverage-test.json", "BLEU / exact match", "32", "scores",
      ("bleu", "exact_match")),
     ("CoNaLa test (500), the same model with its beam reordered by the reconstructor (the intent's log-probability "
-     "given the code) as `make demo` does (`--reconstructor`, weight 2 chosen on dev: 38.68 against 35.94 BLEU; reconstructor trained in 4.2 min)",
+     "given the code) as `make demo` does (`--reconstructor`, weight 2 chosen on dev: 38.68 against 35.94 BLEU)",
      "conala-reconstruction-test.json", "BLEU / exact match", "32", "scores", ("bleu", "exact_match")),
     ("Django test (1,805), one model", "django-test.json", "exact match / BLEU", "74.5", "scores",
      ("exact_match", "bleu")),
@@ -49,8 +49,7 @@ ROWS = [
      "(`train.weight_average=0.999`; chosen on dev: 68.6 against 67.8 exact match, 500 dev examples, beam 5)",
      "django-ema-test.json", "exact match / BLEU", "74.5", "scores", ("exact_match", "bleu")),
     ("Django test (1,805), the same model with its beam reordered by the reconstructor as `make django` does "
-     "(weight 0.5 chosen on the 1,000 dev examples: 75.5 against 72.0 exact match; reconstructor trained in 33 min "
-     "beside other jobs)", "django-reconstruction-test.json", "exact match / BLEU", "77", "scores",
+     "(weight 0.5 chosen on the 1,000 dev examples: 75.5 against 72.0 exact match)", "django-reconstruction-test.json", "exact match / BLEU", "77", "scores",
      ("exact_match", "bleu")),
     ("CodeInsight test, greedy", "codeinsight-test-greedy.json", "pass@1 / problems passed", "18", "execution",
      ("pass@1", "passed")),
@@ -90,8 +89,9 @@ def row(what: str, file: str, headline: str, target: str, section: str, keys: tu
     result = json.loads(path.read_text(encoding="utf-8"))
     scores = result[section]
     numbers = " / ".join(_number(scores[k]) for k in keys)
-    train = result.get("train_summary") or {}
-    trained = (f"{train['epochs']} epochs, {train['train_seconds'] / 60:.1f} min" if train else "")
+    train, recon = result.get("train_summary") or {}, result.get("reconstructor_summary") or {}
+    trained = (f"{train['epochs']} epochs, {train['train_seconds'] / 60:.1f} min" if train else
+               f"reconstructor: {recon['epochs']} epochs, {recon['train_seconds'] / 60:.1f} min" if recon else "")
     provenance = result["provenance"]
     commit = (provenance.get("commit") or "?")[:8]
     return (f"| {what} | {headline} | **{numbers}** | {target} | {trained} | `{file}` ({result['decoding']}, "

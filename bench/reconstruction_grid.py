@@ -67,7 +67,8 @@ def main() -> int:
     metric = get_task(args.dataset).selection_metric
     best = max(grid, key=lambda g: g[metric])  # the first of equal scores: the smallest weight
     payload = {"dataset": args.dataset, "split": "dev", "n": len(rows), "predictions": args.predictions,
-               "reconstructor": str(folder), "coverage_first": args.coverage, "metric": metric,
+               "reconstructor": str(folder), "reconstructor_summary": Reconstructor.run_summary(folder),
+               "coverage_first": args.coverage, "metric": metric,
                "oracle_exact_match": round(oracle(rows, {r["id"]: raw[r["id"]] for r in rows}, args.dataset), 2),
                "candidates_per_row": round(sum(len(r["predictions"]) for r in rows) / len(rows), 2),
                "grid": grid, "chosen_weight": best["weight"]}

@@ -230,7 +230,13 @@ def test_cli_reconstructor_flags(tmp_path, capsys):
     assert main([*base, "--reconstructor", str(tmp_path / "nowhere"), "--reconstruction-weight", "1"]) == 2
     assert "config.json is missing" in capsys.readouterr().err
     assert main([*base, "--reconstructor", str(tmp_path / "recon"), "--reconstruction-weight", "1"]) == 0
-    assert capsys.readouterr().out.strip()
+    printed = capsys.readouterr().out
+    expected = copy.copy(trained_translator()).with_reconstructor(tiny(5), 1.0).translate("sort list `x`", beam_size=4,
+                                                                                        n_best=2)
+    # one intent: "# k (score s)" then the candidate's code, in the reconstructor's order
+    blocks = [block.split("\n", 1) for block in printed.strip().split("# ")[1:]]
+    assert [(head, code.strip()) for head, code in blocks] == [(f"{k} (score {c.score:.4f})", c.code)
+                                                               for k, c in enumerate(expected, 1)]
     assert main(["eval", str(tmp_path / "model"), "--dataset", "conala", "--split", "dev", "--out", str(tmp_path / "p"),
                  "--samples", "2", "--reconstructor", str(tmp_path / "recon"), "--reconstruction-weight", "1"]) == 2
     assert "--reconstructor orders a beam's candidates" in capsys.readouterr().err

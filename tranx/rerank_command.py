@@ -65,7 +65,8 @@ def rerank_command(args) -> int:
         payload = {"decoding": decoding, "predictions_reranked": args.predictions, "reconstructor": str(folder),
                    "weight": args.weight,
                    "coverage_first": args.coverage, "first_changed": changed,
-                   "reconstructor_trained": reconstructor.trained}
+                   "reconstructor_trained": reconstructor.trained,
+                   "reconstructor_summary": Reconstructor.run_summary(folder)}
         result = {"path": args.result, "payload": payload,
                   "how": {"config": {"weight": args.weight, "coverage": args.coverage},
                           "data_folders": {args.dataset: data_folder(args.dataset, args.data_root)}}}

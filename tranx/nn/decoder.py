@@ -87,9 +87,9 @@ class Decoder(nn.Module):
         """"bf16" or "int8": the LSTM cell, the largest product of a search step, in bfloat16 or with int8 weights
         (tranx.nn.precision), its two products fused into one. Inference only; at beam width the product takes a
         half (bf16) or a fifth (int8) of its fp32 time, and the states, heads and probabilities stay float32. (The
-        heads in int8 were no faster over whole decodes in a one-off comparison.) The low-precision copy is taken now (set the precision
-        after loading the weights); the fp32 cell is kept, so "fp32" goes back to it and the state dict never
-        changes."""
+        heads in int8 were no faster over whole decodes in a one-off comparison.) The low-precision copy is taken
+        now (set the precision after loading the weights); the fp32 cell is kept, so "fp32" goes back to it and the
+        state dict never changes."""
         products = {"bf16": _bf16_product, "int8": quantized_int8}
         self._fast_cell = _fused_cell(self.cell, products[precision]) if precision in products else None
 

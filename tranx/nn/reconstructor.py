@@ -147,6 +147,13 @@ class Reconstructor(nn.Module):
             weights = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
             save_file(weights, os.fspath(tmp / "model.safetensors"), metadata={"format": "pt"})
 
+    @staticmethod
+    def run_summary(folder: str | os.PathLike) -> dict | None:
+        """The summary.json of a reconstructor run folder (its training time, epochs, ...), or None for a bare
+        checkpoint folder: result files record it, since run folders do not travel."""
+        path = Path(folder) / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "Reconstructor":
         from safetensors import SafetensorError
