@@ -82,12 +82,17 @@ def _load(name: str | None) -> dict | None:
 
 
 def _recorded_summaries() -> dict[str, dict]:
-    """The training summary each CoNaLa dev result recorded, by run (a run folder may be gone from this machine)."""
+    """The training summary each CoNaLa dev result (and reconstruction grid) recorded, by run (a run folder may be
+    gone from this machine)."""
     found = {}
     for path in sorted(RESULTS.glob("lever-conala-*-dev.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
         if result.get("train_summary"):
             found.setdefault(result.get("run"), result["train_summary"])
+    for path in sorted(RESULTS.glob("reconstruction-grid-*-dev.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("reconstructor_summary"):
+            found.setdefault(result["reconstructor"], result["reconstructor_summary"])
     return found
 
 
