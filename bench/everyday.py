@@ -5,7 +5,7 @@ candidate becomes the body of the problem's function (tranx.execution.snippet_fu
 run in the sandbox. Writes bench/results/everyday-<name>-<split>.json (pass rate overall and per category, outcome
 counts, provenance) and the predictions beside it with each one's outcome.
 
-    python bench/everyday.py runs/conala [runs/codeinsight ...] --split dev [--beam-size 15] [--rerank coverage] [--length-penalty 2]
+    python bench/everyday.py runs/conala [runs/codeinsight ...] --split dev [--beam-size 15] [--rerank coverage] [--length-penalty 2] [--runs-first]
     python bench/everyday.py --check-references      # every reference passes its tests, `return None` fails them
 """
 
@@ -41,8 +41,23 @@ def check_references(workers: int) -> int:
     return 1 if bad or failing or vacuous else 0
 
 
+def _runs_first(snippets, problems, beams: dict[str, list[str]], workers: int) -> tuple[dict[str, str], dict]:
+    """Each problem's first beam candidate that runs on its tests' inputs (asserts stripped: the expected values are
+    never read), else the beam's first; and the counts of tranx.evaluation.runs_first."""
+    from tranx.evaluation.runs_first import runs_first
+    from tranx.execution.snippet_problems import SNIPPET_HARNESS, wrap_candidates
+    wrapped = wrap_candidates(snippets, beams)
+    rows = [{"id": p.id, "prediction": wrapped[p.id][0], "predictions": wrapped[p.id]} for p in snippets if beams[p.id]]
+    reordered, counts = runs_first(rows, problems, SNIPPET_HARNESS, workers=workers)
+    chosen = {p.id: "" for p in snippets}
+    for row in reordered:  # back from the wrapped function to the snippet the user would see
+        chosen[row["id"]] = beams[row["id"]][wrapped[row["id"]].index(row["prediction"])]
+    return chosen, counts
+
+
 def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | None, rerank: str | None,
-             length_penalty: float | None, reconstructor: str | None = None, weight: float | None = None) -> dict:
+             length_penalty: float | None, reconstructor: str | None = None, weight: float | None = None,
+             runs_first: bool = False) -> dict:
     from tranx.execution.snippet_problems import SNIPPET_HARNESS, as_problems, load_snippet_problems, wrap_candidates
     from tranx.execution.unit_tests import execute, summarize
     from tranx.translator import Translator
@@ -53,10 +68,15 @@ def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | Non
         translator.with_reconstructor(Reconstructor.from_pretrained(reconstructor), weight)
     rerank = rerank or translator.config.train.rerank
     penalty = translator.config.train.length_penalty if length_penalty is None else length_penalty
-    results = translator.translate([p.intent for p in snippets], beam_size=beam_size, n_best=1, rerank=rerank,
-                                   length_penalty=penalty)
-    predictions = {p.id: (candidates[0].code if candidates else "") for p, candidates in zip(snippets, results)}
+    results = translator.translate([p.intent for p in snippets], beam_size=beam_size,
+                                   n_best=beam_size if runs_first else 1, rerank=rerank, length_penalty=penalty)
     problems = as_problems(snippets)
+    ran = None
+    if runs_first:
+        predictions, ran = _runs_first(snippets, problems, {p.id: [c.code for c in candidates]
+                                                            for p, candidates in zip(snippets, results)}, workers)
+    else:
+        predictions = {p.id: (candidates[0].code if candidates else "") for p, candidates in zip(snippets, results)}
     executed = execute(problems, wrap_candidates(snippets, {k: [v] for k, v in predictions.items()}),
                        SNIPPET_HARNESS, workers=workers)
     summary = summarize(problems, executed, excluded={})
@@ -68,6 +88,7 @@ def evaluate(run: str, split: str, beam_size: int, workers: int, name: str | Non
                       "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     payload = {"model": name, "run": run, "split": split, "beam_size": beam_size, "rerank": rerank,
                "length_penalty": penalty, "reconstructor": reconstructor, "reconstruction_weight": weight,
+               "runs_first": ran,
                "pass_rate": summary["pass@1"], "passed": summary["passed"], "problems": summary["total"],
                "outcomes": summary["outcomes"],
                "categories": {label: stats["pass@1"] for label, stats in summary["labels"].items()}}
@@ -87,6 +108,8 @@ def main() -> int:
                         help="order by log-probability / actions ** this (default: the model config's)")
     parser.add_argument("--reconstructor", default=None, help="a tranx reconstructor run (with --reconstruction-weight)")
     parser.add_argument("--reconstruction-weight", type=float, default=None)
+    parser.add_argument("--runs-first", action="store_true",
+                        help="the beam's candidates that run on the tests' inputs (asserts stripped) first")
     parser.add_argument("--name", default=None, help="the result's name (default: the run folder's name)")
     parser.add_argument("--workers", type=int, default=1, help="sandbox workers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -104,7 +127,7 @@ def main() -> int:
     set_threads(args.threads)
     for run in args.runs:
         evaluate(run, args.split, args.beam_size, args.workers, args.name, args.rerank, args.length_penalty,
-                 args.reconstructor, args.reconstruction_weight)
+                 args.reconstructor, args.reconstruction_weight, args.runs_first)
     return 0
 
 

@@ -161,6 +161,26 @@ def test_translate_several_intents_are_labelled(run, capsys):
     assert "## intent 1: add 1 to `x`" in lines and "## intent 2: sort list `a`" in lines
 
 
+def test_translate_with_a_sample_prints_what_ran_runs_first(run, capsys):
+    from tranx.cli import _load_translator
+    from tranx.execution.sample_inputs import run_on_sample, runs_first_order
+    intent, sample = "sort list `a`", "a = [3, 1, 2]"
+    code, lines, err = _call(capsys, "translate", run, intent, "--n-best", 4, "--beam-size", 4, "--sample", sample, *ONE)
+    assert code == 0 and "Traceback" not in err
+    beam = _load_translator(str(run), 1, "fp32").translate(intent, beam_size=4, n_best=4)
+    outcomes = run_on_sample([c.code for c in beam], sample)
+    order = runs_first_order(outcomes)
+    heads = [line for line in lines if line.startswith("# ") and line[2].isdigit()]
+    assert heads == [f"# {rank} (score {beam[i].score:.4f}, on the sample: {outcomes[i].replace('_', ' ')})"
+                     for rank, i in enumerate(order, start=1)]
+
+
+def test_translate_with_a_bad_sample_is_one_line(run, capsys):
+    code, _, err = _call(capsys, "translate", run, "sort list `a`", "--sample", "a = [", *ONE)
+    assert code != 0
+    _one_line_error(err, "sample", "is not Python")
+
+
 # --- resume -------------------------------------------------------------------------------------------
 
 def _dev_epochs(run: Path) -> list[int]:

@@ -395,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-best", type=int, default=1, help="candidates to print per intent (default 1)")
     tr.add_argument("--beam-size", type=int, default=None, help="default: the model config's train.beam_size")
     _ordering_args(tr)
+    tr.add_argument("--sample", default=None, metavar="CODE",
+                    help="Python statements giving the intent's variables sample values (\"s = 'a,b'\"): the beam's "
+                         "candidates run on them in the sandbox and those that run go first (each printed with "
+                         "whether it ran)")
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     _precision_arg(tr)
     tr.set_defaults(func=_cmd_translate)

@@ -44,6 +44,9 @@ def check_translate_args(args) -> None:
         raise TranxError(f"--beam-size must be at least 1, got {args.beam_size}")
     if args.length_penalty is not None and not args.length_penalty >= 0:
         raise TranxError(f"--length-penalty must be at least 0, got {args.length_penalty}")
+    if args.sample is not None:
+        from tranx.execution.sample_inputs import check_sample
+        check_sample(args.sample)
 
 
 def translate_command(args, translator) -> int:
@@ -66,7 +69,7 @@ def translate_command(args, translator) -> int:
             try:
                 candidates = translator.translate(intent, beam_size=beam_size, n_best=args.n_best,
                                                   rerank=args.rerank, length_penalty=args.length_penalty,
-                                                  same=same)
+                                                  same=same, sample=args.sample)
             except TranxError as exc:
                 intent = exc
         if isinstance(intent, TranxError):
@@ -85,6 +88,7 @@ def translate_command(args, translator) -> int:
         if not candidates:
             print("# no complete, parseable candidate found")
         for rank, candidate in enumerate(candidates, start=1):
-            print(f"# {rank} (score {candidate.score:.4f})")
+            ran = "" if candidate.ran is None else f", on the sample: {candidate.ran.replace('_', ' ')}"
+            print(f"# {rank} (score {candidate.score:.4f}{ran})")
             print(candidate.code or "# (the empty program)")
     return status

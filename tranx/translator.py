@@ -14,7 +14,7 @@ import json
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -49,6 +49,8 @@ class Candidate:
     # reconstruction score with a reconstructor (Translator.with_reconstructor)
     score: float
     log_prob: float = field(default=0.0, compare=False)  # the whole program's (the equivalence reranker sums them)
+    # with translate(sample=...): "runs" or why not (tranx.execution.sample_inputs); else None
+    ran: str | None = field(default=None, compare=False)
 
 
 class Translator:
@@ -109,17 +111,26 @@ class Translator:
 
     def translate(self, intents, *, beam_size: int = 5, n_best: int = 1, batch_size: int = 32,
                   max_steps: int | None = None, rerank: str | None = None, length_penalty: float | None = None,
-                  same=None):
+                  same=None, sample: str | Sequence[str] | None = None):
         """One intent -> its candidates (best first); a list of intents -> a list of those lists.
         `rerank`, `length_penalty`: how the beam's candidates are ordered (tranx.decoding.rerank,
         tranx.decoding.search.beam_search; default: the config's); `same(a, b)`: whether two programs mean the same,
-        for the `equivalence` reranker (tranx.evaluation.meaning)."""
+        for the `equivalence` reranker (tranx.evaluation.meaning); `sample`: Python statements giving the intent's
+        variables sample values (one for every intent, or one per intent): the whole beam runs on them in the
+        sandbox and the candidates that run go first (tranx.execution.sample_inputs; Python targets only)."""
         single = isinstance(intents, (str, bytes))
         if not single and not isinstance(intents, (list, tuple)):
             raise TranxError(f"intents must be a str or a list of str, not {type(intents).__name__}")
         batch = [intents] if single else list(intents)
         if beam_size < 1 or n_best < 1:
             raise TranxError("beam_size and n_best must be at least 1")
+        if sample is not None:
+            samples = self._check_samples(sample, len(batch))
+            found = self.translate(batch, beam_size=max(beam_size, n_best), n_best=max(beam_size, n_best),
+                                   batch_size=batch_size, max_steps=max_steps, rerank=rerank,
+                                   length_penalty=length_penalty, same=same)
+            out = [_runs_first(candidates, s)[:n_best] for candidates, s in zip(found, samples)]
+            return out[0] if single else out
         rerank = check_reranker(rerank or self.config.train.rerank, "translate")
         if rerank == "equivalence" and self.reconstructor is not None:
             raise TranxError("rerank 'equivalence' does not go with a reconstructor: use none or coverage")
@@ -153,6 +164,17 @@ class Translator:
                                          settled)
                 out[i] = reorder(every, intent, rerank, same=same)[:n_best]
         return out[0] if single else out
+
+    def _check_samples(self, sample, n: int) -> list[str]:
+        if self.language.name != "python":
+            raise TranxError(f"sample inputs run Python; this model writes {self.language.name}")
+        samples = [sample] * n if isinstance(sample, str) else list(sample)
+        if len(samples) != n:
+            raise TranxError(f"{len(samples)} samples for {n} intents: give one for all or one per intent")
+        from tranx.execution.sample_inputs import check_sample
+        for s in samples:
+            check_sample(s)
+        return samples
 
     def _by_reconstruction(self, candidates: list[list[Candidate]], intents: list[str],
                            coverage: bool) -> list[list[Candidate]]:
@@ -361,6 +383,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 _SLOT_NAME = re.compile(r"\b(?:var|str)_\d+\b")
+
+
+def _runs_first(candidates: list[Candidate], sample: str) -> list[Candidate]:
+    """The candidates run on `sample` in the sandbox, those that run first (the order kept within each group)."""
+    from tranx.execution.sample_inputs import run_on_sample, runs_first_order
+    outcomes = run_on_sample([c.code for c in candidates], sample)
+    return [replace(candidates[i], ran=outcomes[i]) for i in runs_first_order(outcomes)]
 
 
 def _leftover_slot(code: str, intent: str) -> bool:

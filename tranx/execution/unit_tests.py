@@ -111,11 +111,12 @@ def coderl_class(outcome: str) -> str:
     return outcome if outcome in CODERL_CLASSES else "runtime_error"
 
 
-def _parses(code) -> bool:
+def is_python(code) -> bool:
+    """Non-blank Python source that parses (parsing never runs it)."""
     if not isinstance(code, str) or not code.strip():
         return False
     try:
-        ast.parse(code)  # parsing never runs the code
+        ast.parse(code)
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
@@ -154,7 +155,7 @@ def execute(problems: Sequence[Problem], predictions: Mapping[str, Sequence[str]
             result.outcomes.append("does_not_parse")
             result.verdicts.append("")
             result.tests_passed.append(0)
-            parses = _parses(code)
+            parses = is_python(code)
             refused = screen(code) if parses else None
             if not parses:
                 result.errors.append("no code" if not isinstance(code, str) or not code.strip() else "SyntaxError")
