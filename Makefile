@@ -70,11 +70,14 @@ RECONSTRUCTOR := runs/conala-recon
 RECONSTRUCT := --reconstructor $(RECONSTRUCTOR) --reconstruction-weight 2
 
 # The main job: the grammar round trip over every shared data set (fast), then the default CoNaLa
-# model: train (cached in runs/conala) with its reconstructor, evaluate on CoNaLa test (BLEU), translate five intents.
+# model: train (cached in runs/conala) with its reconstructor, evaluate on CoNaLa test (BLEU), translate five intents,
+# and one more with a sample value for its variable (the beam run in the sandbox: candidates that run come first).
 demo: install
 	$(BIN)/tranx roundtrip $(DATA_SPLITS)
 	$(call reconstructor_once,conala,$(RECONSTRUCTOR))
 	$(call model_demo,configs/conala.json,runs/conala,$(RECONSTRUCT))
+	$(BIN)/tranx translate runs/conala "round \`x\` to 2 decimal places" --sample "x = 3.14159" \
+		--n-best 2 $(RECONSTRUCT) $(THREADS_FLAG)
 
 # The same path with the tiny config (a random tiny encoder, 300 examples): a quick check.
 smoke: install

@@ -123,7 +123,7 @@ def everyday_table() -> str:
                  for r in (splits.get("dev"), splits.get("test"))]
         test = splits.get("test") or {}
         categories = ", ".join(f"{k} {v:.0f}" for k, v in sorted((test.get("categories") or {}).items()))
-        commit = (next(iter(splits.values()))["provenance"].get("commit") or "?")[:8]
+        commit = (test["provenance"].get("commit") or "?")[:8]
         lines.append(f"| `{model}` | {cells[0]} | {cells[1]} | {categories} | {commit} |")
     return "\n".join(lines)
 
