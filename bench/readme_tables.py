@@ -90,7 +90,8 @@ def row(what: str, file: str, headline: str, target: str, section: str, keys: tu
     scores = result[section]
     numbers = " / ".join(_number(scores[k]) for k in keys)
     train, recon = result.get("train_summary") or {}, result.get("reconstructor_summary") or {}
-    trained = (f"{train['epochs']} epochs, {train['train_seconds'] / 60:.1f} min" if train else
+    so_far = f" so far, of {train.get('max_epochs')}, unfinished" if train.get("unfinished") else ""
+    trained = (f"{train['epochs']} epochs{so_far}, {train['train_seconds'] / 60:.1f} min" if train else
                f"reconstructor: {recon['epochs']} epochs, {recon['train_seconds'] / 60:.1f} min" if recon else "")
     provenance = result["provenance"]
     commit = (provenance.get("commit") or "?")[:8]

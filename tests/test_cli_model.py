@@ -94,6 +94,24 @@ def test_eval_keeps_the_n_best_and_scores_the_first(run, tmp_path, capsys):
     assert code != 0 and "--n-best must be at least 1, got 0" in err
 
 
+def test_eval_result_carries_the_training_summary_or_the_progress_so_far(run, tmp_path, capsys):
+    def summary_of(folder):
+        result = tmp_path / f"{folder.name}.json"
+        assert main(["eval", str(folder), "--dataset", "conala", "--split", "test", "--limit", "2", "--beam-size",
+                     "1", "--out", str(tmp_path / "p.jsonl"), "--result", str(result), *ONE]) == 0
+        return json.loads(result.read_text())["train_summary"]
+    assert summary_of(run) == json.loads((run / "summary.json").read_text())
+    unfinished = tmp_path / "unfinished"  # a run still training: no summary.json yet
+    shutil.copytree(run, unfinished)
+    (unfinished / "summary.json").unlink()
+    progress = json.loads((run / "last" / "state.json").read_text())["progress"]
+    assert summary_of(unfinished) == {"unfinished": True, "best_bleu": progress["best"],
+                                      "best_epoch": progress["best_epoch"], "epochs": 3, "max_epochs": 3,
+                                      "train_seconds": round(progress["seconds"], 1)}
+    assert summary_of(run / "best") is None  # a checkpoint folder has no training record
+    capsys.readouterr()
+
+
 def test_eval_on_another_dataset_and_a_checkpoint_folder(run, tmp_path, capsys):
     out = tmp_path / "ci.jsonl"
     code, lines, _ = _call(capsys, "eval", run / "best", "--dataset", "codeinsight", "--split", "test",

@@ -76,9 +76,8 @@ def eval_command(args, load_translator) -> int:
     if args.result:
         from preprocess.datasets import data_folder
         run = Path(args.run)
-        summary_file = run / "summary.json"
         payload = {"run": str(run), "dataset": args.dataset, "split": args.split, "decoding": how,
-                   "train_summary": json.loads(summary_file.read_text()) if summary_file.is_file() else None}
+                   "train_summary": train_summary(run, translator)}
         if ran is not None:
             payload["runs_first"] = ran
         result = {"path": args.result, "payload": payload,
@@ -93,6 +92,20 @@ def eval_command(args, load_translator) -> int:
                                    args.details, ids=[e.id for e in raw], result=result, snippets=args.snippets)
     return score_and_report(args.out, raw, args.dataset, args.split, args.report, result=result,
                             data_root=args.data_root)
+
+
+def train_summary(run: Path, translator) -> dict | None:
+    """The run's summary.json; for a run not finished (still training, or killed before resuming), its progress so
+    far from last/state.json, marked `"unfinished": true`; None for a checkpoint folder."""
+    summary_file, state_file = run / "summary.json", run / "last" / "state.json"
+    if summary_file.is_file():
+        return json.loads(summary_file.read_text())
+    if not state_file.is_file():
+        return None
+    progress = json.loads(state_file.read_text())["progress"]
+    return {"unfinished": True, f"best_{translator.task.selection_metric}": progress["best"],
+            "best_epoch": progress["best_epoch"], "epochs": progress["epoch"],
+            "max_epochs": translator.config.train.max_epochs, "train_seconds": round(progress["seconds"], 1)}
 
 
 def _runs_first(rows: list[dict], args) -> tuple[list[dict], dict]:
