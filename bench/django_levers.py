@@ -31,33 +31,39 @@ def _row(lever: str, what: str, selection, full, summary: dict | None, kept: str
             "train_cpu_minutes": _minutes(summary), "kept": kept, "file": file}
 
 
+def _reconstruction_row(name: str, kept: str) -> dict | None:
+    """The reconstruction reranking of one run's dev n-best list (bench/reconstruction_grid.py --name NAME)."""
+    grid = _load(f"reconstruction-grid-{name}-dev.json")
+    if not grid:
+        return None
+    chosen = next(g for g in grid["grid"] if g["weight"] == grid["chosen_weight"])
+    return _row("+ reconstruction", f"the beam reordered by the model's score + {grid['chosen_weight']:g} x the "
+                f"reconstructor's (tranx reconstructor; the weight from a grid on dev; oracle of the 15 best: "
+                f"{grid['oracle_exact_match']})", "no training", chosen["exact_match"],
+                grid.get("reconstructor_summary"), kept, f"reconstruction-grid-{name}-dev.json")
+
+
 def collect() -> dict:
     frozen, ema, ft = _load("django-test.json"), _load("django-ema-dev.json"), _load("django-ft-dev.json")
-    grid = _load("reconstruction-grid-django-ema-dev.json")
     rows = [_row("before this issue", "configs/django.json as it was (frozen MiniLM, word BiLSTM)",
                  frozen and frozen["train_summary"]["best_exact_match"], None, frozen and frozen["train_summary"],
                  "replaced", "django-test.json"),
             _row("weight averaging", "train.weight_average=0.999: the dev set decoded, and best/ kept, with an "
                  "exponential moving average of the weights", ema and ema["train_summary"]["best_exact_match"],
                  ema and ema["scores"]["exact_match"], ema and ema["train_summary"], "yes (configs/django.json)",
-                 "django-ema-dev.json")]
-    if grid:
-        chosen = next(g for g in grid["grid"] if g["weight"] == grid["chosen_weight"])
-        rows.append(_row("+ reconstruction", f"the beam reordered by the model's score + {grid['chosen_weight']:g} x "
-                         f"the reconstructor's (tranx reconstructor; the weight from a grid on dev; oracle of the 15 "
-                         f"best: {grid['oracle_exact_match']})", "no training", chosen["exact_match"],
-                         grid.get("reconstructor_summary"), "yes (make django)",
-                         "reconstruction-grid-django-ema-dev.json"))
+                 "django-ema-dev.json"),
+            _reconstruction_row("django-ema", "yes (make django)")]
     ft_summary = ft and ft["train_summary"]
     unfinished = bool(ft_summary and ft_summary.get("unfinished"))
     so_far = (f"; unfinished: best/ after {ft_summary['epochs']} of at most {ft_summary['max_epochs']} epochs "
               f"(best at epoch {ft_summary['best_epoch']}), still training" if unfinished else "")
-    rows.append(_row("fine-tuned encoder", "model.finetune_encoder=true (MiniLM trained with the decoder), the rest "
-                     f"as before this issue (no weight averaging){so_far}",
-                     ft_summary and ft_summary["best_exact_match"], ft and ft["scores"]["exact_match"],
-                     ft_summary, "not yet decided" if unfinished else "" if ft else "not measured yet",
-                     "django-ft-dev.json"))
-    return {"levers": rows}
+    decided = "not yet decided" if unfinished else ""
+    rows += [_row("fine-tuned encoder", "model.finetune_encoder=true (MiniLM trained with the decoder), the rest "
+                  f"as before this issue (no weight averaging){so_far}",
+                  ft_summary and ft_summary["best_exact_match"], ft and ft["scores"]["exact_match"],
+                  ft_summary, decided if ft else "not measured yet", "django-ft-dev.json"),
+             _reconstruction_row("django-ft", decided)]
+    return {"levers": [r for r in rows if r is not None]}
 
 
 def markdown(payload: dict) -> str:
