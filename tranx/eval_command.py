@@ -97,12 +97,13 @@ def eval_command(args, load_translator) -> int:
 def train_summary(run: Path, translator) -> dict | None:
     """The run's summary.json; for a run not finished (still training, or killed before resuming), its progress so
     far from last/state.json, marked `"unfinished": true`; None for a checkpoint folder."""
-    summary_file, state_file = run / "summary.json", run / "last" / "state.json"
+    from tranx.training.checkpoint import read_progress
+    summary_file = run / "summary.json"
     if summary_file.is_file():
         return json.loads(summary_file.read_text())
-    if not state_file.is_file():
+    progress = read_progress(run / "last")
+    if progress is None:
         return None
-    progress = json.loads(state_file.read_text())["progress"]
     return {"unfinished": True, f"best_{translator.task.selection_metric}": progress["best"],
             "best_epoch": progress["best_epoch"], "epochs": progress["epoch"],
             "max_epochs": translator.config.train.max_epochs, "train_seconds": round(progress["seconds"], 1)}

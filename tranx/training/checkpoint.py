@@ -3,7 +3,7 @@
 `save_training_state(folder, model, optimizer, scheduler, progress)` writes `last/` of a run: the
 whole model's weights, the optimizer's tensors (flattened names) and its param groups, the torch RNG
 state, `progress` (epoch, step, best score, ...) and the running weight average when there is one.
-`load_training_state` puts them back. `optimizer_state` / `restore_optimizer`, `truncate_log` and `read_metrics` serve the RL
+`load_training_state` puts them back; `read_progress` reads only `progress`. `optimizer_state` / `restore_optimizer`, `truncate_log` and `read_metrics` serve the RL
 trainer's `last/` too.
 """
 
@@ -55,6 +55,12 @@ def load_training_state(folder: str | os.PathLike, model, optimizer, scheduler, 
         except ValueError as exc:
             raise TranxError(f"cannot resume from {folder}: {exc}") from None
     return meta["progress"]
+
+
+def read_progress(folder: str | os.PathLike) -> dict | None:
+    """The `progress` saved in `folder` (a run's last/) without loading any tensor, or None when there is none."""
+    path = Path(folder) / "state.json"
+    return json.loads(path.read_text(encoding="utf-8"))["progress"] if path.is_file() else None
 
 
 def optimizer_state(optimizer) -> tuple[dict[str, torch.Tensor], dict]:
