@@ -95,9 +95,9 @@ django: install
 		--dataset django --split test --n-best 5 --out bench/results/django-reconstruction-test.predictions.jsonl \
 		--result bench/results/django-reconstruction-test.json $(THREADS_FLAG)
 
-# The best Django model (about 7 wall hours on two threads, 30 epochs; README "Quality levers"): configs/django-
-# finetuned.json fine-tunes MiniLM with the decoder (no weight averaging, as measured), the same reconstructor and
-# weight (0.5, chosen on this model's dev n-best), test decoded once with the 15 best kept, then reordered.
+# The best Django model (about 5.5 hours on two idle threads, 30 epochs; README "Quality levers"): configs/django-
+# finetuned.json fine-tunes MiniLM with the decoder (no weight averaging, as measured), the same reconstructor at the
+# weight chosen on this model's dev n-best (0.5), test decoded once with the 15 best kept, then reordered.
 django-finetuned: install
 	$(call train_once,configs/django-finetuned.json,runs/django-ft)
 	$(call reconstructor_once,django,runs/django-recon)
