@@ -83,29 +83,28 @@ demo: install
 smoke: install
 	$(call model_demo,configs/tiny.json,runs/tiny)
 
-# The reported Django model (about 1.5 CPU hours on one thread): configs/django.json (weight averaging, chosen on
-# dev), seed 1, and its reconstructor (about 0.5 CPU hours); test decoded once with the 15 best kept, then the beam
-# reordered with the reconstructor at the weight chosen on dev (0.5), each with its result file for the README.
-django: install
-	$(call train_once,configs/django.json,runs/django-ema)
+# $(call django_model,CONFIG,RUN,TEST,RERANKED): train CONFIG into RUN and Django's reconstructor once each, decode
+# test once with the 15 best kept (bench/results/TEST.json), then reorder them with the reconstructor at the weight
+# chosen on dev (0.5 for both Django models; bench/results/RERANKED.json).
+define django_model
+	$(call train_once,$(1),$(2))
 	$(call reconstructor_once,django,runs/django-recon)
-	$(BIN)/tranx eval runs/django-ema --dataset django --split test --n-best 15 \
-		--out bench/results/django-ema-test.predictions.jsonl --result bench/results/django-ema-test.json $(THREADS_FLAG)
-	$(BIN)/tranx rerank bench/results/django-ema-test.predictions.jsonl --reconstructor runs/django-recon --weight 0.5 \
-		--dataset django --split test --n-best 5 --out bench/results/django-reconstruction-test.predictions.jsonl \
-		--result bench/results/django-reconstruction-test.json $(THREADS_FLAG)
+	$(BIN)/tranx eval $(2) --dataset django --split test --n-best 15 \
+		--out bench/results/$(3).predictions.jsonl --result bench/results/$(3).json $(THREADS_FLAG)
+	$(BIN)/tranx rerank bench/results/$(3).predictions.jsonl --reconstructor runs/django-recon --weight 0.5 \
+		--dataset django --split test --n-best 5 --out bench/results/$(4).predictions.jsonl \
+		--result bench/results/$(4).json $(THREADS_FLAG)
+endef
 
-# The best Django model (about 5.5 hours on two idle threads, 30 epochs; README "Quality levers"): configs/django-
-# finetuned.json fine-tunes MiniLM with the decoder (no weight averaging, as measured), the same reconstructor at the
-# weight chosen on this model's dev n-best (0.5), test decoded once with the 15 best kept, then reordered.
+# The default Django model (about 1.5 CPU hours on one thread): configs/django.json (frozen MiniLM, weight
+# averaging chosen on dev), seed 1, and its reconstructor (about 0.5 CPU hours).
+django: install
+	$(call django_model,configs/django.json,runs/django-ema,django-ema-test,django-reconstruction-test)
+
+# The best Django model (10.9 minutes an epoch on two threads: about 5.4 hours for its 30 epochs; README "Quality
+# levers"): configs/django-finetuned.json fine-tunes MiniLM with the decoder (no weight averaging, as measured).
 django-finetuned: install
-	$(call train_once,configs/django-finetuned.json,runs/django-ft)
-	$(call reconstructor_once,django,runs/django-recon)
-	$(BIN)/tranx eval runs/django-ft --dataset django --split test --n-best 15 \
-		--out bench/results/django-ft-test.predictions.jsonl --result bench/results/django-ft-test.json $(THREADS_FLAG)
-	$(BIN)/tranx rerank bench/results/django-ft-test.predictions.jsonl --reconstructor runs/django-recon --weight 0.5 \
-		--dataset django --split test --n-best 5 --out bench/results/django-ft-reconstruction-test.predictions.jsonl \
-		--result bench/results/django-ft-reconstruction-test.json $(THREADS_FLAG)
+	$(call django_model,configs/django-finetuned.json,runs/django-ft,django-ft-test,django-ft-reconstruction-test)
 
 # RL on CodeInsight (README "RL fine-tuning"): the supervised CodeInsight run, its critical actions on 300 training
 # problems (the probe set), then the four arms over three seeds, two at a time (resumable), each arm's seed chosen
